@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine with nothing but Python 3.11:
+#   make demo   - install into .venv, then run the whole workflow on the built-in digits data (CPU, minutes)
+#   make test   - install into .venv, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CORES  ?= all
+
+.PHONY: setup test test-fast demo lint report clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not slow and not workflow and not slurm"
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+lint: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile config/demo.yaml
+
+clean-demo:
+	rm -rf results/demo-* data/digits

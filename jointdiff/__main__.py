@@ -1,0 +1,3 @@
+from jointdiff.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The `jointdiff` command line: one subcommand per pipeline stage.
+
+Each stage lives in `jointdiff/commands/<name>.py` and provides `add_arguments(parser)` and `run(args)`.
+Only the chosen command's module is imported, and command modules import torch and the library inside
+`run`, after the arguments are checked, so a bad flag fails in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from jointdiff.errors import UserError
+
+# name -> module under jointdiff.commands, in pipeline order.
+COMMANDS = {
+    "prepare": "Download or verify a dataset and write its manifest.",
+    "summary": "Print the UNet's and the joint head's sizes for an experiment config.",
+    "train": "Train a joint diffusion model (resumes by itself; run under torchrun for several processes).",
+    "sample": "Generate unconditional or classifier-guided samples from a trained model.",
+    "counterfactual": "Visual counterfactual explanations of real test images.",
+    "accuracy": "Classifier accuracy of the joint head on clean (and noised) test images.",
+    "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
+    "report": "Tables and figures from metric files.",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only `command` (if given) gets its module imported and its options added."""
+    parser = argparse.ArgumentParser(prog="jointdiff", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_text in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_text)
+            continue
+        module = importlib.import_module(f"jointdiff.commands.{name}")
+        p = sub.add_parser(name, help=help_text, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args._module.run(args) or 0
+    except UserError as err:
+        print(f"jointdiff {args.command}: error: {err}", file=sys.stderr)
+        return 2

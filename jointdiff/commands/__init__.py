@@ -1,0 +1,1 @@
+"""One module per `jointdiff` subcommand: `add_arguments(parser)` and `run(args)`."""
