@@ -1,6 +1,7 @@
 """The `jointdiff` command line: one subcommand per pipeline stage.
 
-Each stage lives in `jointdiff/commands/<name>.py` and provides `add_arguments(parser)` and `run(args)`.
+Each stage lives in `jointdiff/commands/<name>.py` and provides `add_arguments(parser)` and `run(args)`;
+one that sets `ACCEPTS_SEED_FLAGS = True` also receives unrecognised `--name value` pairs in `args.flags`.
 Only the chosen command's module is imported, and command modules import torch and the library inside
 `run`, after the arguments are checked, so a bad flag fails in well under a second.
 """
@@ -47,7 +48,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    module = importlib.import_module(f"jointdiff.commands.{command}") if command else None
+    if getattr(module, "ACCEPTS_SEED_FLAGS", False):
+        # Commands that take an experiment config also take the seed README's flags verbatim.
+        args, extra = parser.parse_known_args(argv)
+        args.flags = extra
+    else:
+        args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -280,7 +280,7 @@ def read_yaml_settings(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})")
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     try:

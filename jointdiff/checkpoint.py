@@ -1,0 +1,84 @@
+"""Training state on disk: atomic writes, the newest valid checkpoint, and rotation.
+
+Checkpoints live in `<run_dir>/checkpoints/ckpt-<step>.pt`, outside the files Snakemake declares, because
+Snakemake deletes a failed job's outputs. Each is written to a temporary name, fsynced, then renamed, so a kill
+never leaves a half-written file under a real name; a file that still fails to load (a disk fault, a copy cut
+short) is reported and the previous checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+CKPT_PATTERN = re.compile(r"^ckpt-(\d{9})\.pt$")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file in the same directory, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def checkpoint_path(ckpt_dir: str | Path, step: int) -> Path:
+    return Path(ckpt_dir) / f"ckpt-{step:09d}.pt"
+
+
+def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint in the directory, oldest first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    found = []
+    for p in ckpt_dir.iterdir():
+        m = CKPT_PATTERN.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int) -> Path:
+    """Write the state for `step` atomically, then delete all but the newest `keep` checkpoints."""
+    path = checkpoint_path(ckpt_dir, step)
+    atomic_torch_save(state, path)
+    for _, old in list_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] | None:
+    """The newest checkpoint that loads, or None; broken newer ones are reported and skipped."""
+    for step, path in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or state.get("step") != step:
+                raise ValueError(f"step field {state.get('step') if isinstance(state, dict) else None} "
+                                 f"does not match the file name")
+        except Exception as err:  # any unreadable file: fall back to the previous one
+            log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, err)
+            continue
+        return state, path
+    return None

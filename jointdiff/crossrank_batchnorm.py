@@ -1,0 +1,55 @@
+"""BatchNorm over the global batch, on any backend (gloo on CPU as well as NCCL).
+
+The joint head normalises pooled features with BatchNorm1d. With N processes, per-process statistics would
+make training depend on the number of GPUs; torch's SyncBatchNorm fixes that but refuses CPU tensors. This
+layer all-reduces the batch sum and sum of squares (differentiably) so every process normalises with the
+statistics of the whole global batch — the same numbers a single process would compute.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+from torch import nn
+
+
+class CrossRankBatchNorm1d(nn.BatchNorm1d):
+    """A drop-in nn.BatchNorm1d (same parameters and buffers) whose training statistics span all ranks."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        assert x.dim() == 2, "CrossRankBatchNorm1d expects [N x F] features"
+        stats = torch.cat([x.sum(0), (x * x).sum(0), x.new_tensor([x.shape[0]])])
+        stats = dist_fn.all_reduce(stats)
+        features = x.shape[1]
+        count = stats[-1]
+        mean = stats[:features] / count
+        var = stats[features:2 * features] / count - mean * mean  # biased, as BatchNorm normalises
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * count / (count - 1).clamp(min=1)
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(unbiased.detach(), momentum)
+        out = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight + self.bias
+        return out
+
+
+def convert_to_crossrank(module: nn.Module) -> nn.Module:
+    """Swap every BatchNorm1d in `module` for a CrossRankBatchNorm1d holding the same tensors."""
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm1d:
+            new = CrossRankBatchNorm1d(child.num_features, child.eps, child.momentum, child.affine,
+                                       child.track_running_stats, device=child.weight.device if child.affine
+                                       else None)
+            new.load_state_dict(child.state_dict())
+            new.train(child.training)
+            setattr(module, name, new)
+        else:
+            convert_to_crossrank(child)
+    return module

@@ -1,0 +1,154 @@
+# Validation and helpers shared by every rule: the config is checked against the schema, every experiment file
+# is parsed by jointdiff's own config code (so a bad key fails here, before any job), and input functions
+# build paths and params.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free config code
+from jointdiff.config import load_config, read_yaml_settings  # noqa: E402
+from jointdiff.errors import UserError  # noqa: E402
+
+validate(config, "../config/schema.yaml", set_default=True)
+
+RESULTS = config["results"]
+DATAROOT = config["dataroot"]
+EXPERIMENTS = config["experiments"]
+DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "runtime": "12h", "mem_mb": 16000}
+
+
+def _load_experiment(name):
+    path = Path(workflow.basedir) / config["experiments_dir"] / f"{name}.yaml"
+    if not path.is_file():
+        raise WorkflowError(f"config key experiments: no experiment file {path} for {name!r}")
+    try:
+        cfg = load_config(path, overrides={**config["overrides"], "dataroot": DATAROOT, "experiment_name": name})
+        import yaml
+        resources = {**DEFAULT_RESOURCES, **(yaml.safe_load(path.read_text()).get("resources") or {})}
+    except UserError as err:
+        raise WorkflowError(f"experiment {name!r}: {err}")
+    return cfg, resources
+
+
+EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),
+    dataset="[A-Za-z0-9_-]+",
+    weights="ema|raw",
+    alpha=r"[0-9.e+-]+",
+
+
+def exp_cfg(wildcards):
+    return EXPERIMENT_CONFIGS[wildcards.experiment][0]
+
+
+def exp_resources(wildcards):
+    return EXPERIMENT_CONFIGS[wildcards.experiment][1]
+
+
+def exp_gpus(wildcards):
+    return int(exp_resources(wildcards)["gpus"])
+
+
+def exp_processes(wildcards):
+    """torchrun processes per node: one per GPU, or config train.cpu_processes on CPU."""
+    return exp_gpus(wildcards) or config["train"]["cpu_processes"]
+
+
+def exp_runtime_minutes(wildcards):
+    """The experiment's runtime ("2d", "12h", "90m" or minutes) in minutes, for attempt-scaled limits."""
+    text = str(exp_resources(wildcards)["runtime"]).strip().lower()
+    units = {"d": 1440, "h": 60, "m": 1}
+    if text[-1:] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(float(text))
+
+
+def exp_device(wildcards):
+    return "cuda" if exp_gpus(wildcards) else "cpu"
+
+
+def manifest_path(dataset):
+    return f"{DATAROOT}/{dataset}/manifest.json"
+
+
+def dataroot_of(manifest):
+    """The data root that holds <root>/<dataset>/manifest.json."""
+    return str(Path(manifest).parent.parent)
+
+
+def exp_manifest(wildcards):
+    return manifest_path(exp_cfg(wildcards).dataset)
+
+
+def run_dir(wildcards):
+    return f"{RESULTS}/{wildcards.experiment}"
+
+
+def has_classifier(name):
+    return EXPERIMENT_CONFIGS[name][0].train_with_classifier
+
+
+def alpha_str(alpha):
+    """A sweep value as it appears in file names: 0, 10, 0.5."""
+    return f"{float(alpha):g}"
+
+
+ALPHAS = [alpha_str(a) for a in config["sampling"]["guided_alphas"]]
+
+
+def sampler_flags():
+    s = config["sampling"]
+    flags = f"--sampler {s['sampler']} --steps {s['steps']} --eta {s['eta']} --batch-size {s['batch_size']}"
+    return flags + (" --clip-x0" if s["clip_x0"] else "")
+
+
+def all_tables():
+    tables = ["fid"]
+    if any(has_classifier(e) for e in EXPERIMENTS):
+        tables += ["accuracy", "guidance"]
+    return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
+
+
+def all_figures():
+    classifier_exps = [e for e in EXPERIMENTS if has_classifier(e)]
+    names = [f"samples_{e}" for e in EXPERIMENTS] + ["training_curves"]
+    if classifier_exps:
+        names += [f"guided_{e}" for e in classifier_exps] + [f"counterfactual_{e}" for e in classifier_exps]
+        names += ["alpha_sweep", "accuracy_vs_noise"]
+    return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
+
+
+PAPER_RESULTS = config["report"]["paper_results"]
+CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if has_classifier(e)]
+N_UNCOND = config["sampling"]["unconditional_samples"]
+
+
+def sample_launcher(wildcards):
+    gpus = exp_gpus(wildcards)
+    return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(gpus, 1)} -m jointdiff"
+
+
+def reference_classifier_input(wildcards):
+    if not config["evaluation"]["reference_classifier"]:
+        return []
+    return f"{RESULTS}/reference_classifiers/{exp_cfg(wildcards).dataset}.pt"
+
+
+def metric_files(pattern, experiments):
+    return [pattern.format(results=RESULTS, experiment=e) for e in experiments]
+
+
+def fid_inputs(wildcards=None):
+    files = [f"{RESULTS}/{e}/metrics/fid_standard_{w}.json" for e in EXPERIMENTS for w in config["evaluation"]["fid_weights"]]
+    if config["evaluation"]["paper_fid"]:
+        files += [f"{RESULTS}/{e}/metrics/fid_paper_raw.json" for e in EXPERIMENTS]
+    return files
+
+
+def guided_metric_files(wildcards=None):
+    return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in CLASSIFIER_EXPERIMENTS for a in ALPHAS]

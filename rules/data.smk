@@ -1,0 +1,15 @@
+# Download (or verify an offline copy of) a dataset; the manifest is written last, so it marks a finished one.
+rule prepare_data:
+    output:
+        manifest=f"{DATAROOT}/{{dataset}}/manifest.json",
+    log:
+        f"logs/prepare_data/{{dataset}}.log",
+    params:
+        root=lambda wc, output: dataroot_of(output.manifest),
+    retries: 2
+    resources:
+        runtime=120,
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff prepare --dataset {wildcards.dataset} --root {params.root} > {log} 2>&1"

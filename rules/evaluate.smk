@@ -1,0 +1,111 @@
+# Metrics, one JSON per metric, each saying how it was measured (weights, protocol, sample count, reference).
+
+
+rule accuracy:
+    input:
+        model=rules.train.output.model,
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/accuracy.json",
+    log:
+        f"logs/evaluate/{{experiment}}/accuracy.log",
+    params:
+        dataroot=DATAROOT,
+        noise_levels=",".join(str(x) for x in config["evaluation"]["accuracy_noise_levels"]),
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff accuracy --model {input.model} --dataroot {params.dataroot} --noise-fractions {params.noise_levels} "
+        "--device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+rule fid_standard:
+    input:
+        samples=lambda wc: f"{RESULTS}/{wc.experiment}/samples/uncond_{wc.weights}_n{config['sampling']['unconditional_samples']}.npz",
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/fid_standard_{{weights}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
+    benchmark:
+        f"benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
+    params:
+        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataroot=DATAROOT,
+        split=config["evaluation"]["fid_split"],
+        min_samples=config["evaluation"]["fid_min_samples"],
+        smoke="--smoke" if config["evaluation"]["fid_smoke"] else "",
+        metrics=",".join(config["evaluation"]["fid_metrics"]),
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
+        "{params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+rule fid_paper_protocol:
+    input:
+        samples=lambda wc: f"{RESULTS}/{wc.experiment}/samples/uncond_raw_n{config['evaluation']['paper_fid_samples']}.npz",
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/fid_paper_raw.json",
+    log:
+        f"logs/evaluate/{{experiment}}/fid_paper_raw.log",
+    params:
+        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataroot=DATAROOT,
+        smoke="--smoke" if config["evaluation"]["fid_smoke"] else "",
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "--protocol paper {params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+rule reference_classifier:
+    input:
+        manifest=manifest_path("{dataset}"),
+    output:
+        model=f"{RESULTS}/reference_classifiers/{{dataset}}.pt",
+    log:
+        f"logs/evaluate/reference_classifier_{{dataset}}.log",
+    params:
+        dataroot=lambda wc, input: dataroot_of(input.manifest),
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff reference-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
+        "--out {output.model} > {log} 2>&1"
+
+
+rule guided_score:
+    input:
+        samples=rules.sample_guided.output.samples,
+        model=rules.train.output.model,
+        reference=reference_classifier_input,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/guided_{{weights}}_alpha{{alpha}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
+    params:
+        reference=lambda wc, input: f"--reference-classifier {input.reference}" if input.reference else "",
+        device=exp_device,
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff score --samples {input.samples} --model {input.model} {params.reference} "
+        "--device {params.device} --out {output.metrics} > {log} 2>&1"

@@ -1,0 +1,154 @@
+# Tables (CSV, Markdown, LaTeX) and figures (PNG, PDF) from the metric and sample files, each cell and figure
+# traceable to the file it came from. Figures and tables are also items of `snakemake --report report.html`.
+
+
+
+localrules:
+    table_accuracy,
+    table_fid,
+    table_guidance,
+    figure_samples,
+    figure_guided,
+    figure_alpha_sweep,
+    figure_counterfactual,
+    figure_training_curves,
+    figure_accuracy_vs_noise,
+
+
+rule table_accuracy:
+    input:
+        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", CLASSIFIER_EXPERIMENTS),
+        paper=PAPER_RESULTS,
+    output:
+        csv=report(f"{RESULTS}/tables/accuracy.csv", caption="../report/table_accuracy.rst", category="Tables"),
+        md=f"{RESULTS}/tables/accuracy.md",
+        tex=f"{RESULTS}/tables/accuracy.tex",
+    log:
+        "logs/report/table_accuracy.log",
+    params:
+        experiments=CLASSIFIER_EXPERIMENTS,
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report table --kind accuracy --inputs {input.metrics} --experiments {params.experiments} "
+        "--paper {input.paper} --out {output.csv} > {log} 2>&1"
+
+
+rule table_fid:
+    input:
+        metrics=fid_inputs(),
+        paper=PAPER_RESULTS,
+    output:
+        csv=report(f"{RESULTS}/tables/fid.csv", caption="../report/table_fid.rst", category="Tables"),
+        md=f"{RESULTS}/tables/fid.md",
+        tex=f"{RESULTS}/tables/fid.tex",
+    log:
+        "logs/report/table_fid.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report table --kind fid --inputs {input.metrics} --paper {input.paper} --out {output.csv} > {log} 2>&1"
+
+
+rule table_guidance:
+    input:
+        metrics=guided_metric_files(),
+    output:
+        csv=report(f"{RESULTS}/tables/guidance.csv", caption="../report/table_guidance.rst", category="Tables"),
+        md=f"{RESULTS}/tables/guidance.md",
+        tex=f"{RESULTS}/tables/guidance.tex",
+    log:
+        "logs/report/table_guidance.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report table --kind guidance --inputs {input.metrics} --out {output.csv} > {log} 2>&1"
+
+
+rule figure_samples:
+    input:
+        samples=f"{RESULTS}/{{experiment}}/samples/uncond_ema_n{N_UNCOND}.npz",
+    output:
+        png=report(f"{RESULTS}/figures/samples_{{experiment}}.png", caption="../report/figure_samples.rst", category="Samples"),
+        pdf=f"{RESULTS}/figures/samples_{{experiment}}.pdf",
+    log:
+        "logs/report/figure_samples_{experiment}.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind samples --inputs {input.samples} --title {wildcards.experiment} "
+        "--out {output.png} > {log} 2>&1"
+
+
+rule figure_guided:
+    input:
+        samples=expand(f"{RESULTS}/{{{{experiment}}}}/samples/guided_ema_alpha{{alpha}}.npz", alpha=ALPHAS),
+    output:
+        png=report(f"{RESULTS}/figures/guided_{{experiment}}.png", caption="../report/figure_guided.rst", category="Conditional samples"),
+        pdf=f"{RESULTS}/figures/guided_{{experiment}}.pdf",
+    log:
+        "logs/report/figure_guided_{experiment}.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind guided --inputs {input.samples} --title {wildcards.experiment} "
+        "--out {output.png} > {log} 2>&1"
+
+
+rule figure_alpha_sweep:
+    input:
+        metrics=guided_metric_files(),
+    output:
+        png=report(f"{RESULTS}/figures/alpha_sweep.png", caption="../report/figure_alpha_sweep.rst", category="Conditional samples"),
+        pdf=f"{RESULTS}/figures/alpha_sweep.pdf",
+    log:
+        "logs/report/figure_alpha_sweep.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind alpha_sweep --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+
+
+rule figure_counterfactual:
+    input:
+        result=f"{RESULTS}/{{experiment}}/samples/counterfactual_ema.npz",
+    output:
+        png=report(f"{RESULTS}/figures/counterfactual_{{experiment}}.png", caption="../report/figure_counterfactual.rst", category="Counterfactuals"),
+        pdf=f"{RESULTS}/figures/counterfactual_{{experiment}}.pdf",
+    log:
+        "logs/report/figure_counterfactual_{experiment}.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind counterfactual --inputs {input.result} --title {wildcards.experiment} "
+        "--out {output.png} > {log} 2>&1"
+
+
+rule figure_training_curves:
+    input:
+        models=metric_files("{results}/{experiment}/model.pt", EXPERIMENTS),
+    output:
+        png=report(f"{RESULTS}/figures/training_curves.png", caption="../report/figure_training_curves.rst", category="Training"),
+        pdf=f"{RESULTS}/figures/training_curves.pdf",
+    log:
+        "logs/report/figure_training_curves.log",
+    params:
+        logs=metric_files("{results}/{experiment}/train_log.jsonl", EXPERIMENTS),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind training_curves --inputs {params.logs} --out {output.png} > {log} 2>&1"
+
+
+rule figure_accuracy_vs_noise:
+    input:
+        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", CLASSIFIER_EXPERIMENTS),
+    output:
+        png=report(f"{RESULTS}/figures/accuracy_vs_noise.png", caption="../report/figure_accuracy_vs_noise.rst", category="Training"),
+        pdf=f"{RESULTS}/figures/accuracy_vs_noise.pdf",
+    log:
+        "logs/report/figure_accuracy_vs_noise.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics} --out {output.png} > {log} 2>&1"

@@ -1,0 +1,81 @@
+# Samples from trained models: unconditional (for FID), classifier-guided through the joint representation
+# (one file per alpha of the sweep), and counterfactual explanations of real test images. Seeds are explicit,
+# so any file can be regenerated bit for bit and sharded over torchrun processes.
+
+
+rule sample_unconditional:
+    input:
+        model=rules.train.output.model,
+    output:
+        samples=f"{RESULTS}/{{experiment}}/samples/uncond_{{weights}}_n{{n}}.npz",
+        grid=f"{RESULTS}/{{experiment}}/samples/uncond_{{weights}}_n{{n}}.png",
+    log:
+        f"logs/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.log",
+    benchmark:
+        f"benchmarks/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.tsv"
+    params:
+        launcher=sample_launcher,
+        sampler=sampler_flags(),
+        last_seed=lambda wc: int(wc.n) - 1,
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=exp_gpus,
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "{params.launcher} sample --model {input.model} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
+        "{params.sampler} --device {params.device} --out {output.samples} > {log} 2>&1"
+
+
+rule sample_guided:
+    input:
+        model=rules.train.output.model,
+    output:
+        samples=f"{RESULTS}/{{experiment}}/samples/guided_{{weights}}_alpha{{alpha}}.npz",
+        grid=f"{RESULTS}/{{experiment}}/samples/guided_{{weights}}_alpha{{alpha}}.png",
+    log:
+        f"logs/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
+    benchmark:
+        f"benchmarks/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.tsv"
+    params:
+        launcher=sample_launcher,
+        sampler=sampler_flags(),
+        per_class=config["sampling"]["guided_samples_per_class"],
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=exp_gpus,
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "{params.launcher} sample --model {input.model} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "--classes all --per-class {params.per_class} {params.sampler} --device {params.device} "
+        "--out {output.samples} > {log} 2>&1"
+
+
+rule counterfactual:
+    input:
+        model=rules.train.output.model,
+        manifest=exp_manifest,
+    output:
+        result=f"{RESULTS}/{{experiment}}/samples/counterfactual_{{weights}}.npz",
+        figure=f"{RESULTS}/{{experiment}}/samples/counterfactual_{{weights}}.png",
+    log:
+        f"logs/sample/{{experiment}}/counterfactual_{{weights}}.log",
+    params:
+        sampler=sampler_flags(),
+        num=config["sampling"]["counterfactual_images"],
+        t_fraction=config["sampling"]["counterfactual_t_fraction"],
+        alpha=config["sampling"]["counterfactual_alpha"],
+        dataroot=DATAROOT,
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff counterfactual --model {input.model} --weights {wildcards.weights} --dataroot {params.dataroot} "
+        "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
+        "--device {params.device} --out {output.result} > {log} 2>&1"
