@@ -1,0 +1,102 @@
+"""Prepare a dataset: fetch what is missing, verify every split, then write the manifest that marks it ready.
+
+The order is the point: the old manifest goes first, the new one is written last and atomically, so a
+download or copy interrupted at any moment leaves a dataset that the loaders refuse with a clear message,
+never one that looks finished. Files already in the root are used as they are (nothing is downloaded).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jointdiff.data.images import decode_image
+from jointdiff.data.layout import dataset_dir, how_to_prepare, manifest_path
+from jointdiff.data.manifest import MANIFEST_FORMAT, describe_files, write_manifest
+from jointdiff.data.raw import RawSplit, Source
+from jointdiff.data.sources import get_source
+from jointdiff.data.specs import DatasetSpec, get_spec
+from jointdiff.data.splits import VALID_SEED, VALID_SHARE, split_sizes
+from jointdiff.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+MISSING_NAMED = 3  # missing image files named in an error
+
+
+def _check_split(spec: DatasetSpec, root: Path, split: str, raw: RawSplit) -> None:
+    """Size, image shape, label range and (for image files) presence; DatasetError on the first problem."""
+    where = f"dataset {spec.name} under {root}: the {split} split"
+    expected = spec.expected_sizes().get(split)
+    if expected is not None and len(raw) != expected:
+        raise DatasetError(f"{where} has {len(raw)} images, expected {expected}; the files are incomplete or not "
+                           f"{spec.name}'s: {how_to_prepare(spec.name, root)}")
+    if len(raw) == 0:
+        raise DatasetError(f"{where} is empty: {how_to_prepare(spec.name, root)}")
+    if not spec.multi_label and not 0 <= int(raw.labels.min()) <= int(raw.labels.max()) < len(raw.classes):
+        raise DatasetError(f"{where} has labels outside 0..{len(raw.classes) - 1}: {how_to_prepare(spec.name, root)}")
+    if raw.images is not None:
+        shape = (spec.channels, spec.image_size, spec.image_size)
+        if tuple(raw.images.shape[1:]) != shape:
+            raise DatasetError(f"{where} holds images of shape {tuple(raw.images.shape[1:])}, expected {shape}: "
+                               f"{how_to_prepare(spec.name, root)}")
+        return
+    missing = [path for path in raw.paths if not Path(path).is_file()]
+    if missing:
+        raise DatasetError(f"{where} lacks {len(missing)} image files, e.g. {', '.join(missing[:MISSING_NAMED])}: "
+                           f"{how_to_prepare(spec.name, root)}")
+    for path in {raw.paths[0], raw.paths[-1]}:
+        try:
+            decode_image(path, spec.image_size, spec.channels)
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{where}: {path} is not a readable image ({err}); replace it, then "
+                               f"{how_to_prepare(spec.name, root)}") from err
+
+
+def verify(spec: DatasetSpec, source: Source, root: Path) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Open every official split and check it; returns their sizes and the class names."""
+    sizes: dict[str, int] = {}
+    classes: tuple[str, ...] = ()
+    for split in source.official_splits:
+        raw = source.open(root, split)
+        _check_split(spec, root, split, raw)
+        sizes[split] = len(raw)
+        classes = classes or raw.classes
+        log.info("%s: %s split verified, %d images", spec.name, split, len(raw))
+    return sizes, classes
+
+
+def prepare_dataset(name: str, root: str | Path, download: bool = True,
+                    source: str | Path | None = None) -> dict[str, Any]:
+    """Fetch (download=False: only use what is there), verify, and write `<root>/<name>/manifest.json`.
+
+    source: a directory of images to copy in (the folder dataset only). Returns the manifest.
+    """
+    spec = get_spec(name)
+    root = Path(root)
+    data_source = get_source(spec.name)
+    path = manifest_path(spec.name, root)
+    path.unlink(missing_ok=True)  # not ready again until verified
+    dataset_dir(spec.name, root).mkdir(parents=True, exist_ok=True)
+
+    data_source.fetch(root, download, None if source is None else Path(source))
+    sizes, classes = verify(spec, data_source, root)
+
+    manifest = {
+        "name": spec.name,
+        "format": MANIFEST_FORMAT,
+        "splits": split_sizes(sizes),
+        "official_splits": list(data_source.official_splits),
+        "valid_carve": None if "valid" in sizes else {"share": VALID_SHARE, "seed": VALID_SEED},
+        "image_shape": [spec.channels, spec.image_size, spec.image_size],
+        "num_classes": len(classes),
+        "multi_label": spec.multi_label,
+        "classes": list(classes),
+        "files": describe_files(dataset_dir(spec.name, root), data_source.data_paths(root)),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_manifest(manifest, path)
+    log.info("%s ready: %s", spec.name, path)
+    return manifest
