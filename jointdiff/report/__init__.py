@@ -1,0 +1,27 @@
+"""Tables and figures from the metric and sample files; every number and image traceable to its file.
+
+- `keys.py`: the key names of every input format, in one place.
+- `inputs.py`: reading those files, each checked for the keys it needs (a UserError names file and key).
+- `tables.py`: the accuracy, FID and guidance tables as formatted pandas frames.
+- `writers.py`: a table as CSV + Markdown + LaTeX, a figure as PNG + PDF, each written atomically.
+- `figures.py`: the figure registry; `image_figures.py` (sample grids, counterfactuals) and
+  `curve_figures.py` (alpha sweep, training curves, accuracy against noise) draw them.
+
+The kinds below are what `jointdiff report` offers; they live here so the command line lists them without
+importing pandas or matplotlib.
+"""
+
+TABLE_KINDS = {
+    "accuracy": "test accuracy of the joint head, raw and EMA weights, against the paper's",
+    "fid": "FID / precision / recall / KID, one row per metric file, against the paper's FID",
+    "guidance": "target-class accuracy of classifier-guided samples for each alpha",
+}
+
+FIGURE_KINDS = {
+    "samples": "a grid of the first 64-100 samples of one .npz",
+    "guided": "one panel per alpha, one row per target class",
+    "alpha_sweep": "target accuracy of guided samples against alpha",
+    "counterfactual": "original | counterfactual | difference, with the classifier's predictions",
+    "training_curves": "losses and validation accuracy against the training step",
+    "accuracy_vs_noise": "test accuracy against the noise level t/T",
+}

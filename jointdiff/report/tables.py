@@ -1,0 +1,168 @@
+"""The report's tables: one row per metric file, every cell formatted text taken from a file the row names.
+
+The paper's numbers come from config/paper_results.yaml; a value it leaves empty (or an experiment it does not
+list) shows as "unknown", and so does any difference with it. A value a row cannot have shows as "n/a".
+Accuracies are percentages with 2 decimals; differences are ours minus the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jointdiff.errors import ConfigError
+from jointdiff.report import TABLE_KINDS
+from jointdiff.report import keys as K
+from jointdiff.report.inputs import experiment_of, get_number, read_json, read_paper, weights_of_fid
+
+UNKNOWN = "unknown"   # the paper's value is not known
+NA = "n/a"            # this row has no such value
+
+
+def fixed(value: float | None, digits: int, missing: str = NA) -> str:
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def percent(fraction: float | None, missing: str = NA) -> str:
+    return fixed(None if fraction is None else 100 * fraction, 2, missing)
+
+
+def paper_value(paper: dict[str, dict[str, Any]], experiment: str, metric: str,
+                paper_path: Path) -> tuple[float | None, str]:
+    """The paper's `metric` for `experiment` (None: unknown) and where the number comes from."""
+    entry = paper.get(experiment)
+    if entry is None:
+        return None, f"not listed in {paper_path}"
+    value = entry.get(metric)
+    return (None if value is None else float(value)), str(entry.get(K.PAPER_SOURCE, paper_path))
+
+
+def difference(ours: float, theirs: float | None, digits: int) -> str:
+    return UNKNOWN if theirs is None else fixed(ours - theirs, digits)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, paper_path: Path) -> pd.DataFrame:
+    """Test accuracy per experiment, raw and EMA weights (top-5 where present), against the paper's."""
+    if experiments is not None and len(experiments) != len(inputs):
+        raise ConfigError(f"--experiments names {len(experiments)} experiments for {len(inputs)} --inputs; "
+                          "give one name per file, in the same order")
+    paper = read_paper(paper_path)
+    required = (K.KEY_EXPERIMENT, K.KEY_DATASET, K.KEY_STEP, K.KEY_MULTI_LABEL, f"{K.KEY_WEIGHTS}.ema.{K.KEY_N}",
+                *(f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}" for w in K.WEIGHTS))
+    rows = []
+    for i, path in enumerate(inputs):
+        data = read_json(path, required)
+        experiment = str(data[K.KEY_EXPERIMENT])
+        if experiments is not None and experiments[i] != experiment:
+            raise ConfigError(f"{path}: holds experiment {experiment!r}, but --experiments gives "
+                              f"{experiments[i]!r} in its place")
+        acc = {w: get_number(data, f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}", path) for w in K.WEIGHTS}
+        top5 = {w: get_number(data[K.KEY_WEIGHTS][w], K.KEY_TOP5, path, optional=True) for w in K.WEIGHTS}
+        theirs, paper_source = paper_value(paper, experiment, K.PAPER_ACCURACY, paper_path)
+        rows.append({
+            "experiment": experiment,
+            "dataset": str(data[K.KEY_DATASET]),
+            "step": str(data[K.KEY_STEP]),
+            "metric": "mean attribute accuracy" if data[K.KEY_MULTI_LABEL] else "top-1 accuracy",
+            "raw (%)": percent(acc["raw"]),
+            "EMA (%)": percent(acc["ema"]),
+            "top-5 raw (%)": percent(top5["raw"]),
+            "top-5 EMA (%)": percent(top5["ema"]),
+            "n test": str(data[K.KEY_WEIGHTS]["ema"][K.KEY_N]),
+            "paper (%)": fixed(theirs, 2, UNKNOWN),
+            "EMA - paper (pp)": difference(100 * acc["ema"], theirs, 2),
+            "paper source": paper_source,
+            "source": str(path),
+        })
+    frame = pd.DataFrame(rows)
+    top5 = ["top-5 raw (%)", "top-5 EMA (%)"]
+    return frame.drop(columns=top5) if (frame[top5] == NA).all().all() else frame
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def fid_label(data: dict[str, Any]) -> str:
+    """What the FID row measured, with smoke-test rows marked so that nobody quotes them."""
+    mode = "smoke" if data[K.KEY_SMOKE] else f"{data[K.KEY_PROTOCOL]} protocol"
+    return f"FID ({mode}, {data[K.KEY_N_SAMPLES]} samples)"
+
+
+def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
+    """FID, precision, recall and KID per metric file, against the paper's FID (not for smoke tests)."""
+    paper = read_paper(paper_path)
+    reference = f"{K.KEY_REFERENCE}.{{}}"
+    required = (K.KEY_FID, K.KEY_PROTOCOL, K.KEY_SMOKE, K.KEY_N_SAMPLES,
+                reference.format(K.KEY_REFERENCE_DATASET), reference.format(K.KEY_REFERENCE_SPLIT))
+    rows = []
+    for path in inputs:
+        data = read_json(path, required)
+        experiment = experiment_of(data, path)
+        ours = get_number(data, K.KEY_FID, path)
+        theirs, paper_source = paper_value(paper, experiment, K.PAPER_FID, paper_path)
+        smoke = bool(data[K.KEY_SMOKE])
+        rows.append({
+            "experiment": experiment,
+            "protocol": str(data[K.KEY_PROTOCOL]),
+            "weights": weights_of_fid(data, path),
+            "n samples": str(data[K.KEY_N_SAMPLES]),
+            "reference": " ".join(str(data[K.KEY_REFERENCE][k]) for k in (K.KEY_REFERENCE_DATASET,
+                                                                           K.KEY_REFERENCE_SPLIT)),
+            "smoke": "yes" if smoke else "no",
+            "label": fid_label(data),
+            "FID": fixed(ours, 2),
+            "precision": fixed(get_number(data, K.KEY_PRECISION, path, optional=True), 3),
+            "recall": fixed(get_number(data, K.KEY_RECALL, path, optional=True), 3),
+            "KID": fixed(get_number(data, K.KEY_KID_MEAN, path, optional=True), 4),
+            "paper FID": fixed(theirs, 2, UNKNOWN),
+            "FID - paper": NA if smoke else difference(ours, theirs, 2),
+            "paper source": paper_source,
+            "source": str(path),
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
+    """Target-class accuracy of guided samples per experiment and alpha: the model's own head, and an
+    independent reference classifier where one was run."""
+    required = (K.KEY_WEIGHTS, K.KEY_ALPHA, K.KEY_N, K.KEY_OWN_TARGET_ACCURACY)
+    order: dict[str, int] = {}   # experiments in the order given, alphas ascending within each
+    rows = []
+    for path in inputs:
+        data = read_json(path, required)
+        experiment = experiment_of(data, path)
+        alpha = get_number(data, K.KEY_ALPHA, path)
+        rows.append((order.setdefault(experiment, len(order)), alpha, {
+            "experiment": experiment,
+            "weights": str(data[K.KEY_WEIGHTS]),
+            "alpha": f"{alpha:g}",
+            "n": str(data[K.KEY_N]),
+            "own head (%)": percent(get_number(data, K.KEY_OWN_TARGET_ACCURACY, path)),
+            "reference classifier (%)": percent(
+                get_number(data, K.KEY_REFERENCE_TARGET_ACCURACY, path, optional=True)),
+            "source": str(path),
+        }))
+    rows.sort(key=lambda r: r[:2])
+    return pd.DataFrame([row for _, _, row in rows])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def build_table(kind: str, inputs: Sequence[Path], *, experiments: Sequence[str] | None = None,
+                paper: Path | None = None) -> pd.DataFrame:
+    """The `kind` table (a TABLE_KINDS name) from `inputs`; accuracy and fid need the paper's numbers."""
+    assert kind in TABLE_KINDS, kind
+    uses_paper = kind in ("accuracy", "fid")
+    if uses_paper and paper is None:
+        raise ConfigError(f"--kind {kind} needs --paper (config/paper_results.yaml)")
+    if not uses_paper and paper is not None:
+        raise ConfigError(f"--paper does not apply to --kind {kind}")
+    if experiments is not None and kind != "accuracy":
+        raise ConfigError(f"--experiments applies to --kind accuracy only, not {kind}")
+    if kind == "accuracy":
+        return accuracy_table(inputs, experiments, paper)
+    if kind == "fid":
+        return fid_table(inputs, paper)
+    return guidance_table(inputs)

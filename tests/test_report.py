@@ -1,0 +1,218 @@
+"""`jointdiff report`: every table and figure kind through the command line, on small realistic files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from jointdiff.cli import main
+from jointdiff.report import keys as K
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = REPO / "config" / "paper_results.yaml"
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def accuracy_file(root: Path, experiment: str, raw: float, ema: float, top5: float | None = None) -> Path:
+    def weights(acc: float) -> dict:
+        return {"accuracy": acc, "n": 10000, "per_class": [acc] * 10, **({"top5_accuracy": top5} if top5 else {})}
+    curve = [{"t": t, "t_fraction": t / 1000, "accuracy": ema - t / 2000} for t in (0, 250, 500, 999)]
+    return write_json(root / experiment / "metrics" / "accuracy.json", {
+        "experiment": experiment, "dataset": experiment.upper(), "split": "test", "multi_label": False,
+        "step": 500000, "weights": {"raw": weights(raw), "ema": weights(ema)},
+        "noise_curve": {"raw": curve, "ema": curve}, "model": f"results/{experiment}/model.pt"})
+
+
+def fid_file(root: Path, experiment: str, protocol: str, weights: str, fid: float, smoke: bool, n: int) -> Path:
+    """As `jointdiff fid` writes it: no experiment or weights field, both in the path."""
+    return write_json(root / experiment / "metrics" / f"fid_{protocol}_{weights}.json", {
+        "fid": fid, "precision": 0.61, "recall": 0.55, "f_score": 0.58, "kid_mean": 0.0123, "kid_std": 0.001,
+        "protocol": protocol, "protocol_label": protocol, "smoke": smoke, "n_samples": n, "n_reference": 50000,
+        "reference": {"dataset": "CIFAR10", "split": "train" if protocol == "standard" else "test"},
+        "samples": {"path": f"results/{experiment}/samples/uncond_{weights}.npz"}})
+
+
+def guided_file(root: Path, experiment: str, alpha: float, own: float, ref: float | None) -> Path:
+    return write_json(root / experiment / "metrics" / f"guided_ema_alpha{alpha:g}.json", {
+        "experiment": experiment, "weights": "ema", "alpha": alpha, "n": 100,
+        "own_head_target_accuracy": own, "reference_target_accuracy": ref})
+
+
+def images(n: int, size: int = 8, channels: int = 3, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+
+
+def read_table(csv: Path) -> pd.DataFrame:
+    for suffix in (".md", ".tex"):
+        assert csv.with_suffix(suffix).stat().st_size > 0
+    return pd.read_csv(csv, dtype=str, keep_default_na=False)
+
+
+def assert_figure(png: Path) -> None:
+    with Image.open(png) as im:
+        im.verify()
+    with Image.open(png) as im:
+        assert im.width > 0 and im.height > 0
+    assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+def test_accuracy_table_holds_the_files_numbers_and_unknown_paper_values(tmp_path):
+    a = accuracy_file(tmp_path, "cifar10", 0.91234, 0.93456, top5=0.995)
+    b = accuracy_file(tmp_path, "digits_demo", 0.97, 0.98)
+    out = tmp_path / "tables" / "accuracy.csv"
+    assert main(["report", "table", "--kind", "accuracy", "--inputs", str(a), str(b),
+                 "--experiments", "cifar10", "digits_demo", "--paper", str(PAPER), "--out", str(out)]) == 0
+    table = read_table(out).set_index("experiment")
+    assert table.loc["cifar10", "raw (%)"] == "91.23" and table.loc["cifar10", "EMA (%)"] == "93.46"
+    assert table.loc["cifar10", "top-5 EMA (%)"] == "99.50" and table.loc["digits_demo", "top-5 EMA (%)"] == "n/a"
+    assert (table["paper (%)"] == "unknown").all() and (table["EMA - paper (pp)"] == "unknown").all()
+    assert table.loc["cifar10", "source"] == str(a) and table.loc["digits_demo", "source"] == str(b)
+    assert "not listed" in table.loc["digits_demo", "paper source"]
+
+
+def test_accuracy_table_difference_with_a_known_paper_value(tmp_path):
+    paper = tmp_path / "paper.yaml"  # a fixture value, not the paper's
+    paper.write_text("paper:\n  cifar10: {accuracy: 90.0, fid: null, source: test fixture}\n")
+    a = accuracy_file(tmp_path, "cifar10", 0.9, 0.925)
+    out = tmp_path / "accuracy.csv"
+    assert main(["report", "table", "--kind", "accuracy", "--inputs", str(a), "--paper", str(paper),
+                 "--out", str(out)]) == 0
+    row = read_table(out).iloc[0]
+    assert (row["paper (%)"], row["EMA - paper (pp)"], row["paper source"]) == ("90.00", "2.50", "test fixture")
+    assert "top-5 EMA (%)" not in row.index  # no file has top-5
+
+
+def test_fid_table_labels_smoke_rows_and_reads_names_from_paths(tmp_path):
+    std = fid_file(tmp_path, "cifar10", "standard", "ema", 12.3456, smoke=False, n=50000)
+    smoke = fid_file(tmp_path, "cifar10", "paper", "raw", 80.5, smoke=True, n=1000)
+    out = tmp_path / "fid.csv"
+    assert main(["report", "table", "--kind", "fid", "--inputs", str(std), str(smoke), "--paper", str(PAPER),
+                 "--out", str(out)]) == 0
+    table = read_table(out)
+    first, second = table.iloc[0], table.iloc[1]
+    assert (first["experiment"], first["protocol"], first["weights"]) == ("cifar10", "standard", "ema")
+    assert (first["FID"], first["precision"], first["KID"], first["smoke"]) == ("12.35", "0.610", "0.0123", "no")
+    assert (first["reference"], first["paper FID"], first["source"]) == ("CIFAR10 train", "unknown", str(std))
+    assert second["label"] == "FID (smoke, 1000 samples)" and second["smoke"] == "yes"
+    assert second["weights"] == "raw" and second["reference"] == "CIFAR10 test"
+    assert "smoke" in out.with_suffix(".md").read_text()
+
+
+def test_guidance_table_sorts_alphas_and_marks_missing_reference(tmp_path):
+    files = [guided_file(tmp_path, "cifar10", a, own, ref)
+             for a, own, ref in ((10, 0.9, 0.8), (0, 0.1, None), (1, 0.5, 0.45))]
+    out = tmp_path / "guidance.csv"
+    assert main(["report", "table", "--kind", "guidance", "--inputs", *map(str, files), "--out", str(out)]) == 0
+    table = read_table(out)
+    assert list(table["alpha"]) == ["0", "1", "10"]
+    assert list(table["own head (%)"]) == ["10.00", "50.00", "90.00"]
+    assert list(table["reference classifier (%)"]) == ["n/a", "45.00", "80.00"]
+    assert list(table["source"]) == [str(files[1]), str(files[2]), str(files[0])]
+    assert r"guided\_ema\_alpha0.json" in out.with_suffix(".tex").read_text()  # LaTeX-escaped
+
+
+def test_missing_key_names_file_and_key(tmp_path, capsys):
+    path = accuracy_file(tmp_path, "cifar10", 0.9, 0.9)
+    data = json.loads(path.read_text())
+    del data["weights"]["ema"]["accuracy"]
+    write_json(path, data)
+    out = tmp_path / "accuracy.csv"
+    assert main(["report", "table", "--kind", "accuracy", "--inputs", str(path), "--paper", str(PAPER),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "'weights.ema.accuracy'" in err
+    assert not out.exists()
+
+
+def test_mismatched_experiments_and_missing_log_are_user_errors(tmp_path, capsys):
+    path = accuracy_file(tmp_path, "cifar10", 0.9, 0.9)
+    assert main(["report", "table", "--kind", "accuracy", "--inputs", str(path), "--experiments", "svhn",
+                 "--paper", str(PAPER), "--out", str(tmp_path / "a.csv")]) == 2
+    missing = tmp_path / "svhn" / "train_log.jsonl"
+    assert main(["report", "figure", "--kind", "training_curves", "--inputs", str(missing),
+                 "--out", str(tmp_path / "c.png")]) == 2
+    assert str(missing) in capsys.readouterr().err
+
+
+# --- figures ----------------------------------------------------------------------------------------------------
+def run_figure(tmp_path: Path, kind: str, inputs: list[Path], title: str | None = None) -> Path:
+    out = tmp_path / "figures" / f"{kind}.png"
+    argv = ["report", "figure", "--kind", kind, "--inputs", *map(str, inputs), "--out", str(out)]
+    assert main(argv + (["--title", title] if title else [])) == 0
+    assert_figure(out)
+    return out
+
+
+def test_sample_grid_figure(tmp_path):
+    path = tmp_path / "uncond_ema_n120.npz"
+    np.savez(path, images=images(120), labels=np.full(120, -1), seeds=np.arange(120))
+    run_figure(tmp_path, "samples", [path], "cifar10")
+
+
+def test_guided_figure_reads_alpha_from_field_or_name(tmp_path):
+    labels = np.repeat(np.arange(3), 4)
+    named = tmp_path / "guided_ema_alpha10.npz"
+    np.savez(named, images=images(12, channels=1), labels=labels, seeds=np.arange(12))
+    stored = tmp_path / "guided_ema.npz"
+    np.savez(stored, images=images(12, channels=1, seed=1), labels=labels, seeds=np.arange(12), alpha=np.array(0.0))
+    run_figure(tmp_path, "guided", [named, stored], "digits")
+
+
+def test_guided_figure_without_alpha_names_file_and_key(tmp_path, capsys):
+    path = tmp_path / "guided.npz"
+    np.savez(path, images=images(4), labels=np.zeros(4, dtype=int))
+    assert main(["report", "figure", "--kind", "guided", "--inputs", str(path), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "'alpha'" in err
+
+
+def test_counterfactual_figure(tmp_path):
+    path = tmp_path / "counterfactual_ema.npz"
+    n = 3
+    np.savez(path, originals=images(n), counterfactuals=images(n, seed=2), source_labels=np.array([0, 1, 2]),
+             target_labels=np.array([1, 2, 0]), pred_original=np.array([0, 1, 2]),
+             pred_counterfactual=np.array([1, 2, 2]), t_star=np.array(300), alpha=np.array(5.0))
+    run_figure(tmp_path, "counterfactual", [path], "cifar10")
+
+
+def test_alpha_sweep_figure(tmp_path):
+    files = [guided_file(tmp_path, e, a, 0.1 + a / 20, None if e == "svhn" else 0.1 + a / 25)
+             for e in ("cifar10", "svhn") for a in (0, 1, 10)]
+    run_figure(tmp_path, "alpha_sweep", files)
+
+
+def test_training_curves_figure(tmp_path):
+    logs = []
+    for experiment, has_head in (("cifar10", True), ("uncond", False)):
+        lines = [{"step": s, "loss": 1 / s, "loss_diffusion": 1 / s, "loss_classifier": 2 / s if has_head else 0.0,
+                  **({"acc_raw": s / 500, "acc_ema": s / 400} if has_head and s % 100 == 0 else {})}
+                 for s in (50, 100, 150, 200, 150, 200)]  # resumed: steps 150, 200 logged again
+        lines.append({"step": 200, "final": True, "acc_raw_full": 0.5})
+        path = tmp_path / experiment / "train_log.jsonl"
+        path.parent.mkdir()
+        path.write_text("\n".join(map(json.dumps, lines)) + "\n")
+        logs.append(path)
+    run_figure(tmp_path, "training_curves", logs)
+
+
+def test_accuracy_vs_noise_figure(tmp_path):
+    files = [accuracy_file(tmp_path, e, 0.8, 0.85) for e in ("cifar10", "svhn")]
+    run_figure(tmp_path, "accuracy_vs_noise", files)
+
+
+def test_fid_key_names_match_the_fid_module():
+    fid = pytest.importorskip("jointdiff.metrics.fid")
+    for name in ("KEY_FID", "KEY_PRECISION", "KEY_RECALL", "KEY_KID_MEAN", "KEY_PROTOCOL", "KEY_SMOKE",
+                 "KEY_N_SAMPLES", "KEY_REFERENCE"):
+        assert getattr(K, name) == getattr(fid, name), name
