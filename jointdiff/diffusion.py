@@ -1,0 +1,180 @@
+"""The Gaussian diffusion process: beta schedules, q(x_t | x_0), the posterior, p(x_{t-1} | x_t) and L_diff.
+
+Maths only (no network, no sampling loop), with guided-diffusion's names so that each line can be read against
+Ho et al. (2020) and Nichol & Dhariwal (2021). Schedule quantities are kept in float64 and cast to the input's
+dtype when extracted. Timesteps t are 0-based: t = 0 is the first noising step, x_0 the data.
+
+Respacing (fewer sampling steps) reuses the same maths: `GaussianDiffusion.respaced(timesteps)` returns a
+diffusion over a subset of the original timesteps whose betas are recomputed so that its ᾱ equal the originals
+at those timesteps, and whose `timestep_map[i]` is the original timestep of its step i (what the network sees).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from jointdiff.config import ExperimentConfig
+
+EpsFn = Callable[[Tensor, Tensor], Tensor]
+VARIANCES = ("fixedlarge", "fixedsmall")
+
+
+def make_beta_schedule(name: str, num_timesteps: int) -> Tensor:
+    """The [T] float64 betas of a named schedule.
+
+    linear: Ho et al.'s 1e-4..0.02 for T = 1000, scaled by 1000/T so that any T covers the same noise range
+    (METHOD.md §3; the authors' fork uses 1e-3·scale as the first beta, METHOD.md decides for 1e-4·scale).
+    cosine: Nichol & Dhariwal's ᾱ(s) = cos²((s + 0.008)/1.008 · π/2), betas capped at 0.999.
+    """
+    if name == "linear":
+        scale = 1000.0 / num_timesteps
+        return torch.linspace(1e-4 * scale, 0.02 * scale, num_timesteps, dtype=torch.float64)
+    if name == "cosine":
+        def alpha_bar(s: float) -> float:
+            return math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+        betas = [min(1.0 - alpha_bar((i + 1) / num_timesteps) / alpha_bar(i / num_timesteps), 0.999)
+                 for i in range(num_timesteps)]
+        return torch.tensor(betas, dtype=torch.float64)
+    raise ValueError(f"unknown beta schedule {name!r}; valid: 'linear', 'cosine'")
+
+
+def space_timesteps(num_timesteps: int, count: int) -> list[int]:
+    """`count` original timesteps evenly spread over 0..num_timesteps-1, both ends included (guided-diffusion's
+    single-section `space_timesteps`)."""
+    if not 2 <= count <= num_timesteps:
+        raise ValueError(f"steps must be in [2, {num_timesteps}], got {count}")
+    stride = (num_timesteps - 1) / (count - 1)
+    return [round(i * stride) for i in range(count)]
+
+
+def extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
+    """values[t] as a [N, 1, ..., 1] tensor that broadcasts against `like` ([N, ...]), in like's dtype."""
+    out = values.to(t.device)[t].to(like.dtype)
+    return out.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+class GaussianDiffusion:
+    """The forward process q and the fixed-variance reverse process p of an ε-prediction model.
+
+    :param betas: [T] noise variances β_t (T >= 2).
+    :param timestep_map: [T] original timestep of each step; identity unless this is a respaced diffusion.
+    """
+
+    def __init__(self, betas: Tensor, timestep_map: Tensor | None = None) -> None:
+        betas = torch.as_tensor(betas, dtype=torch.float64)
+        assert betas.dim() == 1 and betas.numel() >= 2, "betas must be 1-D with at least 2 steps"
+        assert bool((betas > 0).all() and (betas <= 1).all()), "betas must lie in (0, 1]"
+        self.num_timesteps = betas.numel()
+        self.timestep_map = (torch.arange(self.num_timesteps) if timestep_map is None
+                             else torch.as_tensor(timestep_map, dtype=torch.long))
+        assert self.timestep_map.shape == betas.shape
+        self.betas = betas
+
+        alphas = 1.0 - betas
+        self.alphas_cumprod = torch.cumprod(alphas, dim=0)
+        self.alphas_cumprod_prev = torch.cat([betas.new_ones(1), self.alphas_cumprod[:-1]])
+        # q(x_t | x_0)
+        self.sqrt_alphas_cumprod = self.alphas_cumprod.sqrt()
+        self.sqrt_one_minus_alphas_cumprod = (1.0 - self.alphas_cumprod).sqrt()
+        self.sqrt_recip_alphas_cumprod = (1.0 / self.alphas_cumprod).sqrt()
+        self.sqrt_recipm1_alphas_cumprod = (1.0 / self.alphas_cumprod - 1.0).sqrt()
+        # q(x_{t-1} | x_t, x_0); its variance is 0 at t = 0, so the log is clipped to the t = 1 value there
+        self.posterior_variance = betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        self.posterior_log_variance_clipped = torch.log(
+            torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]]))
+        self.posterior_mean_coef1 = betas * self.alphas_cumprod_prev.sqrt() / (1.0 - self.alphas_cumprod)
+        self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * alphas.sqrt() / (1.0 - self.alphas_cumprod)
+        # p(x_{t-1} | x_t) variances: fixed-large σ²_t = β_t, except σ²_0 = posterior variance at t = 1
+        # (a better decoder likelihood, as in guided-diffusion); fixed-small σ²_t = posterior variance
+        fixed_large = torch.cat([self.posterior_variance[1:2], betas[1:]])
+        self.model_variance = {"fixedlarge": fixed_large, "fixedsmall": self.posterior_variance}
+        self.model_log_variance = {"fixedlarge": fixed_large.log(),
+                                   "fixedsmall": self.posterior_log_variance_clipped}
+
+    # --- forward process -------------------------------------------------------------------------------
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε: a draw of q(x_t | x_0). x0, noise [N, ...]; t [N] long."""
+        assert noise.shape == x0.shape
+        return (extract(self.sqrt_alphas_cumprod, t, x0) * x0
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise)
+
+    def q_posterior_mean_variance(self, x0: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0); each broadcastable to x_t's shape."""
+        assert x0.shape == x_t.shape
+        mean = extract(self.posterior_mean_coef1, t, x_t) * x0 + extract(self.posterior_mean_coef2, t, x_t) * x_t
+        return (mean, extract(self.posterior_variance, t, x_t),
+                extract(self.posterior_log_variance_clipped, t, x_t))
+
+    # --- reverse process -------------------------------------------------------------------------------
+    def predict_x0_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, the data estimate implied by a noise prediction."""
+        assert x_t.shape == eps.shape
+        return extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - extract(
+            self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
+
+    def predict_eps_from_x0(self, x_t: Tensor, t: Tensor, x0: Tensor) -> Tensor:
+        """The inverse of `predict_x0_from_eps` (DDIM re-derives ε after x̂_0 was clipped)."""
+        return (extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x0) / extract(
+            self.sqrt_recipm1_alphas_cumprod, t, x_t)
+
+    def p_mean_variance(self, eps: Tensor, x_t: Tensor, t: Tensor, variance: str = "fixedlarge",
+                        clip_x0: bool = False) -> dict[str, Tensor]:
+        """p(x_{t-1} | x_t) from a noise prediction.
+
+        :param eps: [N, ...] predicted ε for x_t.
+        :param variance: "fixedlarge" (the paper's) or "fixedsmall".
+        :param clip_x0: clamp x̂_0 to [-1, 1] before taking the posterior mean (off in the paper's runs).
+        :return: mean [N, ...], variance and log_variance [N, 1, ...], pred_x0 [N, ...].
+        """
+        if variance not in VARIANCES:
+            raise ValueError(f"unknown variance {variance!r}; valid: {', '.join(VARIANCES)}")
+        pred_x0 = self.predict_x0_from_eps(x_t, t, eps)
+        if clip_x0:
+            pred_x0 = pred_x0.clamp(-1.0, 1.0)
+        mean, _, _ = self.q_posterior_mean_variance(pred_x0, x_t, t)
+        return {"mean": mean, "variance": extract(self.model_variance[variance], t, x_t),
+                "log_variance": extract(self.model_log_variance[variance], t, x_t), "pred_x0": pred_x0}
+
+    # --- training --------------------------------------------------------------------------------------
+    def sample_timesteps(self, n: int, device: torch.device | str, generator: torch.Generator | None = None
+                         ) -> Tensor:
+        """[n] timesteps drawn uniformly from 0..T-1 (the paper's `schedule_sampler uniform`)."""
+        return torch.randint(0, self.num_timesteps, (n,), device=device, generator=generator)
+
+    def diffusion_loss(self, eps_fn: EpsFn, x0: Tensor, t: Tensor | None = None, noise: Tensor | None = None
+                       ) -> Tensor:
+        """L_diff = mean over batch and pixels of ‖ε − ε_θ(x_t, t)‖² (a scalar).
+
+        t defaults to uniform timesteps and noise to N(0, I) from the global RNG; pass both to reuse x_t.
+        """
+        if t is None:
+            t = self.sample_timesteps(x0.shape[0], x0.device)
+        if noise is None:
+            noise = torch.randn_like(x0)
+        eps = eps_fn(self.q_sample(x0, t, noise), t)
+        assert eps.shape == noise.shape, f"eps_fn returned {tuple(eps.shape)} for x of {tuple(noise.shape)}"
+        return (noise - eps).square().mean()
+
+    # --- respacing -------------------------------------------------------------------------------------
+    def respaced(self, timesteps: Sequence[int]) -> GaussianDiffusion:
+        """A diffusion over a subset of this one's steps (sorted, unique, at least 2).
+
+        Its betas are β'_i = 1 − ᾱ_{t_i} / ᾱ_{t_{i-1}} (ᾱ before the first kept step is 1), so its ᾱ'_i equals
+        this ᾱ_{t_i}; its timestep_map[i] is the original timestep of t_i, what the network must be given.
+        """
+        kept = sorted(set(int(s) for s in timesteps))
+        assert len(kept) >= 2 and kept[0] >= 0 and kept[-1] < self.num_timesteps, f"bad timesteps {kept[:5]}..."
+        alphas_cumprod = self.alphas_cumprod[kept]
+        previous = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+        return GaussianDiffusion(1.0 - alphas_cumprod / previous, timestep_map=self.timestep_map[kept])
+
+
+def build_diffusion(cfg: ExperimentConfig) -> GaussianDiffusion:
+    """The experiment's diffusion: `noise_schedule` betas over `diffusion_steps` timesteps."""
+    return GaussianDiffusion(make_beta_schedule(cfg.noise_schedule, cfg.diffusion_steps))

@@ -1,0 +1,78 @@
+"""The joint diffusion model: one UNet that denoises, and a head that classifies from its encoder.
+
+`model(x_t, t) -> eps` runs the whole UNet; `model.classify(x, t) -> logits` runs only the encoder and the
+head, so the classifier loss never touches (or trains) the decoder.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor, nn
+
+from jointdiff.classifier import JointHead
+from jointdiff.errors import ConfigError
+from jointdiff.unet import UNetModel, build_unet
+
+if TYPE_CHECKING:
+    from jointdiff.config import ExperimentConfig
+
+
+class JointDiffusionModel(nn.Module):
+    """A UNet (`.unet`) and an optional joint head (`.head`, None for the plain diffusion baseline)."""
+
+    def __init__(self, unet: UNetModel, head: JointHead | None = None) -> None:
+        super().__init__()
+        self.unet = unet
+        self.head = head
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """eps [N, C, H, W] for x_t [N, C, H, W] at original timesteps t [N]; y only for a label-conditioned
+        denoiser."""
+        return self.unet(x, t, y)
+
+    def classify(self, x: Tensor, t: Tensor) -> Tensor:
+        """Logits [N, K] for x [N, C, H, W] at timesteps t [N] (t = 0 for clean images). Encoder only, and never
+        with a label embedding, so a label-conditioned denoiser cannot leak y into its own classifier."""
+        assert self.head is not None, "this model was built without a classifier head"
+        enc = self.unet.encode(x, t)
+        return self.head(enc.h, enc.hs, t)
+
+
+def build_model(cfg: ExperimentConfig) -> JointDiffusionModel:
+    """The experiment's model: the UNet, plus the joint head when `train_with_classifier`."""
+    if cfg.class_cond_denoiser and cfg.multi_label_classifier:
+        raise ConfigError("class_cond_denoiser needs single-label classes; it cannot be combined with "
+                          "multi_label_classifier True")
+    unet = build_unet(cfg)
+    head = (JointHead(unet.feature_channels, cfg.resolved_num_classes(), cfg.classifier_dropout)
+            if cfg.train_with_classifier else None)
+    return JointDiffusionModel(unet, head)
+
+
+def count_parameters(module: nn.Module | None) -> int:
+    """Number of parameters (0 for None)."""
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def parameter_summary(model: JointDiffusionModel) -> dict[str, Any]:
+    """Sizes for `jointdiff summary`: parameter counts, the head's F, and per encoder level its resolution,
+    channels and whether it has attention (the middle block always has)."""
+    unet = model.unet
+    levels = []
+    for level, mult in enumerate(unet.channel_mult):
+        ds = 2 ** level
+        levels.append({"level": level, "resolution": math.ceil(unet.image_size / ds),
+                       "channels": unet.model_channels * mult, "attention": ds in unet.attention_ds})
+    middle = levels[-1]
+    return {
+        "unet_parameters": count_parameters(unet),
+        "head_parameters": count_parameters(model.head),
+        "total_parameters": count_parameters(model),
+        "feature_width": sum(unet.feature_channels),
+        "feature_channels": list(unet.feature_channels),
+        "levels": levels,
+        "middle": {"resolution": middle["resolution"], "channels": unet.feature_channels[-1], "attention": True},
+        "attention_resolutions": [lv["resolution"] for lv in levels if lv["attention"]],
+    }
