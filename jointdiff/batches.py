@@ -38,3 +38,32 @@ class GlobalBatchStream:
     def rank_indices(self, step: int, rank: int, world_size: int) -> torch.Tensor:
         per_rank = self.global_batch // world_size
         return self.global_indices(step)[rank * per_rank:(rank + 1) * per_rank]
+
+
+class RankBatchSampler:
+    """Per-step index lists of one rank, from `start_step` on: a DataLoader batch_sampler for datasets read from
+    files, so workers decode ahead while the GPU trains."""
+
+    def __init__(self, stream: GlobalBatchStream, rank: int, world_size: int, start_step: int, end_step: int):
+        self.stream, self.rank, self.world_size = stream, rank, world_size
+        self.start_step, self.end_step = start_step, end_step
+
+    def __iter__(self):
+        for step in range(self.start_step, self.end_step):
+            yield self.stream.rank_indices(step, self.rank, self.world_size).tolist()
+
+    def __len__(self) -> int:
+        return max(0, self.end_step - self.start_step)
+
+
+def rank_batches(dataset, stream: GlobalBatchStream, rank: int, world_size: int, start_step: int,
+                 end_step: int, loader_kwargs: dict):
+    """An iterator of (x, y) for this rank's slice of every global batch from start_step on.
+
+    In-memory datasets (with `get_batch`) are indexed directly; others go through a DataLoader with workers.
+    """
+    if hasattr(dataset, "get_batch"):
+        return (dataset.get_batch(stream.rank_indices(step, rank, world_size)) for step in range(start_step, end_step))
+    from torch.utils.data import DataLoader
+    sampler = RankBatchSampler(stream, rank, world_size, start_step, end_step)
+    return iter(DataLoader(dataset, batch_sampler=sampler, **loader_kwargs))

@@ -1,7 +1,6 @@
 """The `jointdiff` command line: one subcommand per pipeline stage.
 
-Each stage lives in `jointdiff/commands/<name>.py` and provides `add_arguments(parser)` and `run(args)`;
-one that sets `ACCEPTS_SEED_FLAGS = True` also receives unrecognised `--name value` pairs in `args.flags`.
+Each stage lives in `jointdiff/commands/<name>.py` and provides `add_arguments(parser)` and `run(args)`.
 Only the chosen command's module is imported, and command modules import torch and the library inside
 `run`, after the arguments are checked, so a bad flag fails in well under a second.
 """
@@ -15,7 +14,7 @@ import sys
 
 from jointdiff.errors import UserError
 
-# name -> module under jointdiff.commands, in pipeline order.
+# command name -> help; the module is jointdiff.commands.<name with - as _>. In pipeline order.
 COMMANDS = {
     "prepare": "Download or verify a dataset and write its manifest.",
     "summary": "Print the UNet's and the joint head's sizes for an experiment config.",
@@ -23,9 +22,15 @@ COMMANDS = {
     "sample": "Generate unconditional or classifier-guided samples from a trained model.",
     "counterfactual": "Visual counterfactual explanations of real test images.",
     "accuracy": "Classifier accuracy of the joint head on clean (and noised) test images.",
+    "reference-classifier": "Train an independent classifier on a dataset's real training split.",
+    "score": "Target-class accuracy of guided samples (own head and reference classifier).",
     "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
     "report": "Tables and figures from metric files.",
 }
+
+
+def command_module(name: str):
+    return importlib.import_module(f"jointdiff.commands.{name.replace('-', '_')}")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -37,7 +42,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if name != command:
             sub.add_parser(name, help=help_text)
             continue
-        module = importlib.import_module(f"jointdiff.commands.{name}")
+        module = command_module(name)
         p = sub.add_parser(name, help=help_text, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
@@ -48,14 +53,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
-    parser = build_parser(command)
-    module = importlib.import_module(f"jointdiff.commands.{command}") if command else None
-    if getattr(module, "ACCEPTS_SEED_FLAGS", False):
-        # Commands that take an experiment config also take the seed README's flags verbatim.
-        args, extra = parser.parse_known_args(argv)
-        args.flags = extra
-    else:
-        args = parser.parse_args(argv)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

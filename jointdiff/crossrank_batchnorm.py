@@ -4,6 +4,10 @@ The joint head normalises pooled features with BatchNorm1d. With N processes, pe
 make training depend on the number of GPUs; torch's SyncBatchNorm fixes that but refuses CPU tensors. This
 layer all-reduces the batch sum and sum of squares (differentiably) so every process normalises with the
 statistics of the whole global batch — the same numbers a single process would compute.
+
+The statistics travel on a process group of their own: on the default group their all-reduces (forward and
+backward) could interleave with DDP's gradient buckets, which are launched from autograd hooks, and gloo
+matches collectives by order alone.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from torch import nn
 class CrossRankBatchNorm1d(nn.BatchNorm1d):
     """A drop-in nn.BatchNorm1d (same parameters and buffers) whose training statistics span all ranks."""
 
+    group = None  # set by convert_to_crossrank: the process group of the statistics
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         assert x.dim() == 2, "CrossRankBatchNorm1d expects [N x F] features"
         stats = torch.cat([x.sum(0), (x * x).sum(0), x.new_tensor([x.shape[0]])])
-        stats = dist_fn.all_reduce(stats)
+        stats = dist_fn.all_reduce(stats, group=self.group)
         features = x.shape[1]
         count = stats[-1]
         mean = stats[:features] / count
@@ -40,16 +46,21 @@ class CrossRankBatchNorm1d(nn.BatchNorm1d):
         return out
 
 
-def convert_to_crossrank(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm1d in `module` for a CrossRankBatchNorm1d holding the same tensors."""
+def convert_to_crossrank(module: nn.Module, group=None) -> nn.Module:
+    """Swap every BatchNorm1d in `module` for a CrossRankBatchNorm1d holding the same tensors.
+
+    Call on every rank at the same point (it creates the statistics' process group when `group` is None).
+    """
+    group = dist.new_group() if group is None else group
     for name, child in module.named_children():
         if type(child) is nn.BatchNorm1d:
             new = CrossRankBatchNorm1d(child.num_features, child.eps, child.momentum, child.affine,
                                        child.track_running_stats, device=child.weight.device if child.affine
                                        else None)
             new.load_state_dict(child.state_dict())
+            new.group = group
             new.train(child.training)
             setattr(module, name, new)
         else:
-            convert_to_crossrank(child)
+            convert_to_crossrank(child, group)
     return module

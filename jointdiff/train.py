@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from jointdiff import distributed as jd_dist
-from jointdiff.batches import GlobalBatchStream
+from jointdiff.batches import GlobalBatchStream, rank_batches
 from jointdiff.checkpoint import atomic_torch_save, load_latest_checkpoint, save_checkpoint
 from jointdiff.config import ExperimentConfig
 from jointdiff.crossrank_batchnorm import convert_to_crossrank
@@ -115,7 +115,8 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     log_interval: steps between train_log.jsonl lines (0: validation_interval).
     stop_after_steps: end this invocation early after this many steps (cluster time slices); 0 = run to the end.
     """
-    from jointdiff.augment import build_augment
+    from jointdiff.augment import build_augmentation
+    from jointdiff.data.datasets import loader_settings
     from jointdiff.data.loaders import load_split
     from jointdiff.diffusion import build_diffusion
     from jointdiff.model import build_model
@@ -138,8 +139,10 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     train_split, valid_split = train_splits(cfg)
     common = dict(image_size=cfg.resolved_image_size(), channels=cfg.resolved_channels())
     train_set = load_split(cfg.dataset, cfg.dataroot, train_split, labelled_share=cfg.labelled_data_share,
-                           mask_seed=cfg.seed, **common)
+                           mask_seed=cfg.seed, in_memory=cfg.in_memory, num_workers=cfg.num_workers, **common)
     valid_set = load_split(cfg.dataset, cfg.dataroot, valid_split, **common)
+    if hasattr(train_set, "to") and info.device.type == "cuda":
+        train_set = train_set.to(info.device)  # small datasets live on the GPU: no per-step copies
     stream = GlobalBatchStream(len(train_set), cfg.batch_size, cfg.seed)
     valid_gen = torch.Generator().manual_seed(cfg.seed)
     valid_subset = torch.randperm(len(valid_set), generator=valid_gen)[:cfg.validation_subset]
@@ -147,15 +150,15 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     # --- model, EMA, optimizer ------------------------------------------------------------------------------
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(info.device)
-    if info.world_size > 1:
-        convert_to_crossrank(model)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    ema = make_ema(model)
+    ema = make_ema(model)  # before the BatchNorm swap: the EMA never trains, and a process group can't be copied
+    if info.world_size > 1:
+        convert_to_crossrank(model)
     diffusion = build_diffusion(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   betas=(0.9, 0.999), fused=info.device.type == "cuda" or None)
-    step_module = TrainStep(model, diffusion, cfg, build_augment(cfg) if model.head is not None else None)
+    step_module = TrainStep(model, diffusion, cfg, build_augmentation(cfg) if model.head is not None else None)
     if info.world_size > 1:
         step_module = DDP(step_module, device_ids=[info.device.index] if info.device.type == "cuda" else None)
     run_step = torch.compile(step_module) if cfg.compile else step_module
@@ -191,7 +194,7 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
         jd_dist.barrier()
 
     # --- bookkeeping: losses stay on the device, read every log_interval steps (no per-step host sync) -----------
-    sums = torch.zeros(4, device=info.device)  # loss, diffusion, classifier, classifier batch accuracy
+    sums = torch.zeros(5, device=info.device)  # loss, diffusion, classifier (per step); correct, labelled (counts)
     first_bad_step = torch.full((), -1, dtype=torch.long, device=info.device)
     interval_start, images_seen = time.monotonic(), 0
     last_ckpt_time = time.monotonic()
@@ -224,12 +227,14 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     steps_this_run = 0
 
     # --- the loop -----------------------------------------------------------------------------------------------
+    batches = rank_batches(train_set, stream, info.rank, info.world_size, step, cfg.num_steps,
+                           loader_settings(train_set, info.device, cfg.num_workers))
     model.train()
     while step < cfg.num_steps:
         # Randomness of this step: global RNG per rank (dropout, augmentation); t and noise for the global batch.
         torch.manual_seed(step_seed(cfg.seed, step, info.rank))
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, 10 ** 6))
-        indices = stream.global_indices(step)
+        x_rank, y_rank = next(batches)
         shape = (cfg.batch_size, cfg.resolved_channels(), cfg.resolved_image_size(), cfg.resolved_image_size())
         t_all = torch.randint(0, diffusion.num_timesteps, (cfg.batch_size,), generator=gen)
         noise_all = torch.randn(shape, generator=gen)
@@ -238,22 +243,23 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
         # Forward/backward over micro-batches; gradients sync only on the last one.
         optimizer.zero_grad(set_to_none=True)
         for start in range(0, per_rank, micro):
-            sl = slice(lo + start, lo + min(start + micro, per_rank))
-            x0, y = train_set.get_batch(indices[sl])
-            x0 = x0.to(info.device, non_blocking=True)
-            y = y.to(info.device, non_blocking=True)
+            local = slice(start, min(start + micro, per_rank))
+            sl = slice(lo + local.start, lo + local.stop)  # the same rows of the global batch's t and noise
+            x0 = x_rank[local].to(info.device, non_blocking=True)
+            y = y_rank[local].to(info.device, non_blocking=True)
             if cfg.channels_last:
                 x0 = x0.contiguous(memory_format=torch.channels_last)
             weight = (sl.stop - sl.start) / per_rank
-            last = sl.stop == lo + per_rank
+            last = local.stop == per_rank
             sync = nullcontext() if (last or info.world_size == 1) else step_module.no_sync()
             with sync:
                 with autocast:
                     terms = run_step(x0, y, t_all[sl].to(info.device), noise_all[sl].to(info.device))
                 (terms["loss"] * weight).backward()
-            sums += weight * torch.stack([terms["loss"].detach().float(), terms["diffusion"].detach().float(),
-                                          terms["classifier"].detach().float(),
-                                          terms["accuracy"].detach().float()])
+            labelled = terms["labelled"].detach().float()
+            sums += torch.stack([weight * terms["loss"].detach().float(), weight * terms["diffusion"].detach().float(),
+                                 weight * terms["classifier"].detach().float(),
+                                 terms["accuracy"].detach().float() * labelled, labelled])
             bad = ~torch.isfinite(terms["loss"].detach())
             first_bad_step = torch.where(bad & (first_bad_step < 0), torch.full_like(first_bad_step, step),
                                          first_bad_step)
@@ -268,11 +274,12 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
         # Log, validate, checkpoint, plot: at intervals, all ranks agreeing on when to stop.
         if step % log_interval == 0 or step == cfg.num_steps:
             check_finite()
-            avg = (jd_dist.all_reduce_mean(sums) / log_interval).tolist()
+            totals = jd_dist.all_reduce_sum(sums).tolist()
+            avg = [v / (log_interval * info.world_size) for v in totals[:3]]
             sums.zero_()
             elapsed = time.monotonic() - interval_start
             record = {"step": step, "loss": avg[0], "loss_diffusion": avg[1], "loss_classifier": avg[2],
-                      "train_batch_acc": avg[3], "lr": cfg.lr, "images_per_s": images_seen / max(elapsed, 1e-9),
+                      "train_batch_acc": totals[3] / max(totals[4], 1.0), "lr": cfg.lr, "images_per_s": images_seen / max(elapsed, 1e-9),
                       "time": time.time()}
             if info.device.type == "cuda":
                 record["gpu_mem_gb"] = torch.cuda.max_memory_allocated(info.device) / 2 ** 30

@@ -18,10 +18,10 @@ import logging
 import os
 from pathlib import Path
 
+from jointdiff.commands.experiment_options import add_config_flags, flags_from_args
 from jointdiff.config import load_config
 from jointdiff.errors import UserError
 
-ACCEPTS_SEED_FLAGS = True
 log = logging.getLogger(__name__)
 
 
@@ -37,10 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="end this invocation after STEPS steps with a checkpoint (cluster time slices)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    g.add_argument("--expect-gpus", type=int, default=-1, metavar="N",
+                   help="fail at once unless exactly N GPUs are visible (the scheduler's allocation)")
+    add_config_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.flags)
+    cfg = load_config(args.config, flags_from_args(args))
     if args.stop_after_steps < 0 or args.log_interval < 0:
         raise UserError("--stop-after-steps and --log-interval must be >= 0")
     if args.dry_run:
@@ -48,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     run_dir = Path(args.run_dir)
 
-    from jointdiff.data.prepare import read_manifest
+    if args.expect_gpus > 0:
+        import torch
+        visible = torch.cuda.device_count()
+        if visible != args.expect_gpus:
+            raise UserError(f"--expect-gpus {args.expect_gpus}: this job sees {visible} GPU(s) "
+                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                            "check the scheduler's GPU allocation before spending it on a wrong run")
+    from jointdiff.data.manifest import read_manifest
     from jointdiff.train import RunPaths, TrainingPaused, training_loop
     manifest = read_manifest(cfg.dataset, cfg.dataroot)  # fails fast on a missing dataset
     run_dir.mkdir(parents=True, exist_ok=True)

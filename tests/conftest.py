@@ -1,0 +1,37 @@
+"""Shared fixtures: the built-in digits data prepared once per session, and a tiny experiment config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's bin: jointdiff, torchrun, snakemake
+
+# A model small enough that a CPU step takes tens of milliseconds; dropout and augmentation off so runs with
+# different process counts can be compared exactly.
+TINY_FLAGS = ["--dataset", "digits", "--num_channels", "32", "--num_res_blocks", "1", "--attention_resolutions", "8",
+              "--diffusion_steps", "100", "--batch_size", "8", "--lr", "1e-3", "--train_with_classifier", "True",
+              "--classifier_loss_scaling", "0.1", "--classifier_dropout", "0", "--classifier_augmentation", "none",
+              "--dropout", "0", "--ema_rate", "0.9", "--validation_interval", "5", "--validation_subset", "32",
+              "--num_workers", "0", "--plot_interval", "0", "--checkpoint_minutes", "0"]
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory) -> Path:
+    from jointdiff.data.prepare import prepare_dataset
+    root = tmp_path_factory.mktemp("data")
+    prepare_dataset("digits", root)
+    return root
+
+
+def subprocess_env(threads: int = 1) -> dict[str, str]:
+    """Environment for child processes: the venv first on PATH, few threads (2 cores shared by the suite)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -1,0 +1,206 @@
+"""The training command as users run it: real torchrun processes (gloo), real kills, real checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BIN, TINY_FLAGS, subprocess_env
+from jointdiff.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
+
+
+def train_command(root: Path, run_dir: Path, *extra: str, nproc: int = 0) -> list[str]:
+    launcher = ([str(BIN / "torchrun"), "--standalone", f"--nproc-per-node={nproc}", "-m", "jointdiff"] if nproc
+                else [sys.executable, "-m", "jointdiff"])
+    return [*launcher, "train", *TINY_FLAGS, "--dataroot", str(root), "--run-dir", str(run_dir),
+            "--out", str(run_dir / "model.pt"), "--device", "cpu", "--no-progress", *extra]
+
+
+def run_training(root: Path, run_dir: Path, *extra: str, nproc: int = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run(train_command(root, run_dir, *extra, nproc=nproc), capture_output=True, text=True,
+                          env=subprocess_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
+    return {f"{kind}.{k}": v for kind in ("model", "ema") for k, v in state[kind].items()
+            if v.is_floating_point()}
+
+
+def assert_same_weights(a: dict, b: dict, atol: float) -> None:
+    assert a.keys() == b.keys()
+    worst = max((x - b[k]).abs().max().item() for k, x in a.items())
+    assert worst <= atol, f"largest weight difference {worst:.3g} > {atol}"
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_see_the_same_global_batch(digits_root, tmp_path):
+    """Global batch 8 as 1 x 8 and as 2 x 4 (gloo): the first step's losses are the same numbers, so both runs
+    drew the same images, timesteps and noise and normalised the head with the same (cross-rank) statistics.
+
+    Weights are compared in test_ddp_gradients_match_one_process: after an Adam step they cannot be, since
+    Adam turns the rounding noise of near-zero gradients (e.g. conv biases under GroupNorm) into ±lr moves."""
+    steps = ["--num_steps", "2", "--save_interval", "2", "--log-interval", "1"]
+    run_training(digits_root, tmp_path / "one", *steps)
+    run_training(digits_root, tmp_path / "two", *steps, nproc=2)
+    one, two = read_log(tmp_path / "one"), read_log(tmp_path / "two")
+    for key in ("loss", "loss_diffusion", "loss_classifier", "train_batch_acc"):
+        assert two[0][key] == pytest.approx(one[0][key], rel=1e-5), key
+    assert two[-1]["final"] and 0 <= two[-1]["acc_ema_full"] <= 1
+
+
+def _ddp_worker(rank: int, port: int, out: str) -> None:
+    """One of two gloo processes: the training step's gradients for its half of the global batch."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    grads = _step_gradients(world_size=2, rank=rank)
+    if rank == 0:
+        torch.save(grads, out)
+    torch.distributed.destroy_process_group()
+
+
+def _step_gradients(world_size: int, rank: int) -> dict[str, torch.Tensor]:
+    from jointdiff import distributed as jd_dist
+    from jointdiff.config import load_config
+    from jointdiff.crossrank_batchnorm import convert_to_crossrank
+    from jointdiff.diffusion import build_diffusion
+    from jointdiff.model import build_model
+    from jointdiff.train import TrainStep
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    info = jd_dist.init_distributed("cpu")
+    cfg = load_config(flags=TINY_FLAGS)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    step = TrainStep(model, build_diffusion(cfg), cfg, None)
+    if world_size > 1:
+        convert_to_crossrank(model)
+        step = DDP(step)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(8, 1, 16, 16, generator=gen) * 2 - 1
+    y = torch.arange(8) % 10
+    t = torch.randint(0, 100, (8,), generator=gen)
+    noise = torch.randn(x.shape, generator=gen)
+    part = slice(rank * 8 // world_size, (rank + 1) * 8 // world_size)
+    step(x[part], y[part], t[part], noise[part])["loss"].backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.slow
+def test_ddp_gradients_match_one_process(tmp_path):
+    """The averaged gradient of 2 processes x 4 images equals 1 process x 8, head BatchNorm included."""
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "grads.pt"
+    mp.spawn(_ddp_worker, args=(port, str(out)), nprocs=2)
+    two = torch.load(out)
+    torch.set_num_threads(1)
+    one = _step_gradients(world_size=1, rank=0)
+    scale = max(g.abs().max().item() for g in one.values())
+    worst = max((one[k] - two[k]).abs().max().item() for k in one)
+    assert worst <= 1e-5 * scale, f"gradients differ by {worst:.3g} (largest gradient {scale:.3g})"
+    assert any(two[k].abs().max() > 0 for k in two if k.startswith("head."))
+
+
+@pytest.mark.slow
+def test_microbatches_accumulate_to_the_same_step(digits_root, tmp_path):
+    """--microbatch 2 accumulates 4 micro-batches into one optimizer step equal to the whole batch's.
+
+    After one Adam step an element moves by about ±lr whatever its gradient's size, so the rounding noise of
+    near-zero gradients may flip a few signs: all elements agree within 2·lr and nearly all exactly."""
+    steps = ["--num_steps", "1", "--save_interval", "1", "--train_with_classifier", "False", "--log-interval", "1"]
+    run_training(digits_root, tmp_path / "whole", *steps)
+    run_training(digits_root, tmp_path / "micro", *steps, "--microbatch", "2")
+    assert read_log(tmp_path / "micro")[0]["loss"] == pytest.approx(read_log(tmp_path / "whole")[0]["loss"], rel=1e-6)
+    whole, micro = final_weights(tmp_path / "whole"), final_weights(tmp_path / "micro")
+    diffs = torch.cat([(whole[k] - micro[k]).abs().flatten() for k in whole if k.startswith("model.")])
+    assert diffs.max() <= 2e-3 + 1e-6  # 2 * lr
+    assert (diffs <= 1e-6).float().mean() >= 0.99
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_to_the_same_weights(digits_root, tmp_path):
+    steps = ["--num_steps", "40", "--save_interval", "5"]
+    run_training(digits_root, tmp_path / "straight", *steps)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(train_command(digits_root, killed, *steps), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list_checkpoints(killed / "checkpoints") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = list_checkpoints(killed / "checkpoints")
+    assert kept and not (killed / "model.pt").exists(), "the run finished before it could be killed"
+    killed_at = kept[-1][0]
+    assert killed_at < 40
+
+    rerun = run_training(digits_root, killed, *steps)
+    assert f"at step {killed_at}" in rerun.stderr
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(killed), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_exits_3(digits_root, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(train_command(digits_root, run_dir, "--num_steps", "100000", "--save_interval", "100000"),
+                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "train_log.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err[-2000:]
+    assert list_checkpoints(run_dir / "checkpoints"), "no checkpoint written on SIGTERM"
+    assert "rerun the same command to resume" in err
+
+
+def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(tmp_path, caplog):
+    ckpt = tmp_path / "checkpoints"
+    save_checkpoint({"step": 3, "model": {}}, ckpt, 3, keep=5)
+    save_checkpoint({"step": 6, "model": {}}, ckpt, 6, keep=5)
+    newest = list_checkpoints(ckpt)[-1][1]
+    newest.write_bytes(newest.read_bytes()[:20])  # cut short, as by a full disk
+    state, path = load_latest_checkpoint(ckpt)
+    assert state["step"] == 3 and path.name == "ckpt-000000003.pt"
+    assert "unreadable" in caplog.text and newest.name in caplog.text
+
+
+def test_checkpoint_rotation_keeps_the_newest(tmp_path):
+    for step in (1, 2, 3, 4):
+        save_checkpoint({"step": step}, tmp_path, step, keep=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [3, 4]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_missing_dataset_fails_before_training(tmp_path):
+    proc = subprocess.run(train_command(tmp_path / "nodata", tmp_path / "run", "--num_steps", "2"),
+                          capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 2
+    assert "digits" in proc.stderr and "jointdiff prepare" in proc.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_batch_not_divisible_by_processes_is_refused(digits_root, tmp_path):
+    proc = subprocess.run(train_command(digits_root, tmp_path / "run", "--batch_size", "7", "--num_steps", "1",
+                                        nproc=2), capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode != 0 and "batch_size 7 is not divisible by the 2 processes" in proc.stderr
