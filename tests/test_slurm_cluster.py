@@ -1,0 +1,259 @@
+"""Jobs through a real SLURM cluster on this machine (Debian's slurm-wlm, two nodes on one host,
+started by scripts/slurm/start_test_cluster.sh).
+
+What is real here: slurmctld/slurmd/munged, sbatch/squeue/scancel, the Snakemake SLURM executor plugin
+with profiles/slurm-test, SLURM's own pre-emption (partition priority, PreemptMode=REQUEUE), and a
+process that checkpoints and resumes the way training does. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from slurm_cluster import (  # noqa: F401  (slurm_cluster is a pytest fixture)
+    SlurmCluster,
+    read_json,
+    run,
+    slurm_cluster,
+    wait_for,
+    write_counter_script,
+)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TARGET = 20  # counter steps of 0.5 s: 10 s of "training" in all
+
+
+def test_cluster_is_up_with_the_default_config_path(slurm_cluster: SlurmCluster):
+    # The plugin's job step drops SLURM_CONF, so only the default path works inside jobs.
+    config = run(["scontrol", "show", "config"]).stdout
+    assert re.search(r"^SLURM_CONF\s*=\s*/etc/slurm/slurm.conf$", config, re.M)
+    assert run(["sinfo", "-h", "-p", "debug", "-o", "%a"]).stdout.strip() == "up"
+
+
+def test_snakemake_runs_each_rule_as_a_slurm_job(slurm_cluster: SlurmCluster, tmp_path: Path):
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""\
+        rule all:
+            input: "b.txt"
+
+        # $SLURM_JOB_ID is unset outside SLURM, and the shell runs with `set -u`.
+        rule a:
+            output: "a.txt"
+            shell: "echo $SLURM_JOB_ID > {output}"
+
+        rule b:
+            input: "a.txt"
+            output: "b.txt"
+            shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
+        """))
+
+    proc = slurm_cluster.snakemake(tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    (job_a,) = (tmp_path / "a.txt").read_text().split()
+    copied_a, job_b = (tmp_path / "b.txt").read_text().split()
+    assert copied_a == job_a and job_a.isdigit() and job_b.isdigit() and job_a != job_b
+    for job_id, rule in ((job_a, "a"), (job_b, "b")):
+        # Snakemake logged the submission, slurmctld knows the job by our rule, and it finished there.
+        assert f"submitted with SLURM jobid {job_id}" in proc.stdout + proc.stderr
+        info = slurm_cluster.job(job_id)
+        assert info["JobState"] == "COMPLETED"
+        assert info["Comment"] == f"rule_{rule}"
+        assert slurm_cluster.finished_state(job_id) == "COMPLETED"
+        assert (tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{job_id}.log").exists()
+
+
+def test_cancelled_job_resumes_from_its_checkpoint_when_resubmitted(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+):
+    counter = write_counter_script(tmp_path)
+    state_path = tmp_path / "state.json"
+    submit = ["--partition=debug", f"--output={tmp_path}/%j.out", "--time=5",
+              f"--wrap={sys.executable} {counter} {state_path} {TARGET}"]  # fmt: skip
+
+    first = slurm_cluster.sbatch(*submit)
+    wait_for("4 checkpoints", lambda: (s := read_json(state_path)) and s["count"] >= 4, timeout=60)
+    run(["scancel", first])
+    slurm_cluster.wait_state(first, {"CANCELLED"})
+    count_at_cancel = read_json(state_path)["count"]
+    assert count_at_cancel < TARGET
+
+    second = slurm_cluster.sbatch(*submit)
+    slurm_cluster.wait_state(second, {"COMPLETED"}, timeout=120)
+
+    state = read_json(state_path)
+    assert state["count"] == TARGET
+    assert [r["job"] for r in state["runs"]] == [first, second]
+    # Continued where the cancelled job's last checkpoint left off, not from 0.
+    assert state["runs"][1]["start"] == count_at_cancel >= 4
+
+
+def test_preempted_job_is_requeued_and_resumes(slurm_cluster: SlurmCluster, tmp_path: Path):
+    counter = write_counter_script(tmp_path)
+    state_path = tmp_path / "state.json"
+    low = slurm_cluster.sbatch(
+        "--partition=debug", "--requeue", "--exclusive", "--time=5", f"--output={tmp_path}/%j.out",
+        f"--wrap={sys.executable} {counter} {state_path} {TARGET}",
+    )  # fmt: skip
+    wait_for("4 checkpoints", lambda: (s := read_json(state_path)) and s["count"] >= 4, timeout=60)
+
+    # A job in the higher-tier partition needs the whole node: SLURM pre-empts (requeues) the low one.
+    urgent = slurm_cluster.sbatch(
+        "--partition=urgent", "--exclusive", "--time=1", f"--output={tmp_path}/%j.out", "--wrap=sleep 1"
+    )
+    wait_for(f"job {low} to be requeued", lambda: slurm_cluster.job(low).get("Restarts") == "1", 60)
+    slurm_cluster.wait_state(urgent, {"COMPLETED"}, timeout=60)
+    slurm_cluster.skip_requeue_hold(low)
+    slurm_cluster.wait_state(low, {"COMPLETED"}, timeout=120)
+
+    state = read_json(state_path)
+    assert state["count"] == TARGET
+    first, second = state["runs"]
+    # Same SLURM job, restarted by SLURM, resumed from its checkpoint.
+    assert first["job"] == second["job"] == low
+    assert (first["restart"], second["restart"]) == (0, 1)
+    assert second["start"] >= 4
+
+
+TRAIN_WORKFLOW = """\
+# Like the real train rule: checkpoints live outside the declared output (Snakemake deletes the
+# outputs of a failed job before retrying it), and only the finished model is declared.
+rule train:
+    output: "model_final.json"
+    params: ckpt="ckpt/state.json"
+    shell: "mkdir -p ckpt && %s counter.py {params.ckpt} %d && cp {params.ckpt} {output}"
+""" % (sys.executable, TARGET)
+
+
+def _start_training(slurm_cluster: SlurmCluster, workdir: Path, *args: str):
+    """Start snakemake on TRAIN_WORKFLOW in the background; return once the job has checkpointed."""
+    write_counter_script(workdir)
+    (workdir / "Snakefile").write_text(TRAIN_WORKFLOW)
+    with (workdir / "snakemake.out").open("w") as log:
+        proc = subprocess.Popen(
+            slurm_cluster.snakemake_cmd(*args), cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+    state_path = workdir / "ckpt" / "state.json"
+    try:
+        wait_for("4 checkpoints", lambda: (s := read_json(state_path)) and s["count"] >= 4, timeout=120)
+    except AssertionError:
+        proc.kill()
+        raise AssertionError((workdir / "snakemake.out").read_text())
+    return proc, read_json(state_path)["runs"][0]["job"]
+
+
+def _finish(proc: subprocess.Popen, workdir: Path) -> None:
+    rc = proc.wait(timeout=300)
+    assert rc == 0, (workdir / "snakemake.out").read_text()
+
+
+def test_snakemake_retry_resumes_cancelled_training(slurm_cluster: SlurmCluster, tmp_path: Path):
+    # A walltime kill or a pre-emption without requeue ends the SLURM job as failed; Snakemake's
+    # retry resubmits it, and the new job resumes from the checkpoint.
+    proc, first = _start_training(slurm_cluster, tmp_path, "--retries", "1")
+    run(["scancel", first])
+    _finish(proc, tmp_path)
+
+    state = read_json(tmp_path / "model_final.json")
+    assert state["count"] == TARGET
+    (run1, run2) = state["runs"]
+    assert run1["job"] == first != run2["job"]
+    assert run2["start"] >= 4
+    assert slurm_cluster.finished_state(first) == "CANCELLED"
+    assert slurm_cluster.finished_state(run2["job"]) == "COMPLETED"
+
+
+def test_snakemake_waits_while_slurm_requeues_preempted_training(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+):
+    # With slurm-requeue (both profiles), SLURM requeues a pre-empted job under the same id and
+    # Snakemake keeps waiting for it; no retry is needed (--retries 0 in the test profile).
+    proc, job = _start_training(slurm_cluster, tmp_path)
+    slurm_cluster.sbatch(
+        "--partition=urgent", "--exclusive", "--time=1", f"--output={tmp_path}/%j.out", "--wrap=sleep 1"
+    )
+    wait_for(f"job {job} to be requeued", lambda: slurm_cluster.job(job).get("Restarts") == "1", 60)
+    slurm_cluster.skip_requeue_hold(job)
+    _finish(proc, tmp_path)
+
+    state = read_json(tmp_path / "model_final.json")
+    assert state["count"] == TARGET
+    (run1, run2) = state["runs"]
+    assert run1["job"] == run2["job"] == job
+    assert run2["start"] >= 4
+
+
+def test_rerun_after_interrupting_snakemake_resumes_training(slurm_cluster: SlurmCluster, tmp_path: Path):
+    # Snakemake stopped on the login node (Ctrl-C, logout): it cancels its SLURM jobs; running the same
+    # command again resubmits the unfinished job (rerun-incomplete), which resumes from its checkpoint.
+    proc, first = _start_training(slurm_cluster, tmp_path)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    slurm_cluster.wait_state(first, {"CANCELLED"}, timeout=60)
+    assert not (tmp_path / "model_final.json").exists()
+
+    rerun = slurm_cluster.snakemake(tmp_path, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+    state = read_json(tmp_path / "model_final.json")
+    assert state["count"] == TARGET
+    (run1, run2) = state["runs"]
+    assert run1["job"] == first != run2["job"]
+    assert run2["start"] >= 4
+
+
+RANKS_SCRIPT = """\
+import os
+
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+total = torch.ones(1)
+dist.all_reduce(total)
+print(dist.get_rank(), dist.get_world_size(), int(total.item()), os.environ["GROUP_RANK"],
+      os.environ["SLURM_NODEID"], flush=True)
+dist.destroy_process_group()
+"""
+
+# The multi-node recipe of profiles/slurm/README.md: MPI mode (the job step does not wrap the command
+# in `srun -n1`), one task per node, one torchrun per task. The job step strips SLURM_* variables
+# except the job id from the rule's environment, so node list and node count are read inside the
+# srun'd tasks, where srun sets them again.
+MULTI_NODE_WORKFLOW = """\
+rule train:
+    output: "ranks.txt"
+    resources:
+        slurm_partition="multi", mpi="srun", nodes=2, tasks=2, tasks_per_gpu=0, runtime=10
+    shell:
+        "{{resources.mpi}} --nodes={{resources.nodes}} --ntasks-per-node=1 bash -c '"
+        "MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1); "
+        "{python} -m torch.distributed.run --nnodes=$SLURM_NNODES --nproc-per-node=2 "
+        "--rdzv-id=$SLURM_JOB_ID --rdzv-backend=c10d "
+        "--rdzv-endpoint=$MASTER_ADDR:$((20000 + SLURM_JOB_ID % 20000)) ranks.py' > {{output}}"
+"""
+
+
+def test_multi_node_torchrun_one_task_per_node(slurm_cluster: SlurmCluster, tmp_path: Path):
+    pytest.importorskip("torch")
+    (tmp_path / "ranks.py").write_text(RANKS_SCRIPT)
+    (tmp_path / "Snakefile").write_text(MULTI_NODE_WORKFLOW.format(python=sys.executable))
+
+    proc = slurm_cluster.snakemake(tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    rows = sorted(tuple(map(int, line.split())) for line in (tmp_path / "ranks.txt").read_text().splitlines())
+    # 2 nodes x 2 workers = world of 4, and the all-reduce summed one from each.
+    assert [r[0] for r in rows] == [0, 1, 2, 3]
+    assert all(r[1] == 4 and r[2] == 4 for r in rows)
+    # Each SLURM node ran 2 workers of one torchrun agent. (The c10d rendezvous numbers the agents in
+    # arrival order, so torchrun's node rank need not equal SLURM's node index.)
+    assert sorted(r[4] for r in rows) == [0, 0, 1, 1]
+    assert len({(r[3], r[4]) for r in rows}) == 2
