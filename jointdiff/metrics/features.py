@@ -1,0 +1,77 @@
+"""Inception features of uint8 images, computed by torch-fidelity's own extractor and batching code.
+
+Images go in as uint8 N×C×H×W with C = 1 or 3; grey images are repeated to 3 channels one at a time, so a large
+set is never copied. torch-fidelity resizes with its TF1.x-exact bilinear filter to 299×299 and normalises
+with (x − 128) / 128, as the TF graph did. TF32 is switched off while features are computed, so that an Ampere
+or newer GPU gives full float32 convolutions and matrix products.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+from jointdiff.errors import ConfigError, UserError
+from jointdiff.metrics.inception import FEATURE_EXTRACTOR, POOL3, InceptionWeights
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")  # torch-fidelity runs on "the" GPU (.cuda()) or the CPU
+
+
+class UInt8Images(Dataset):
+    """A uint8 N×C×H×W tensor as torch-fidelity's input: item i is a 3×H×W uint8 tensor."""
+
+    def __init__(self, images: torch.Tensor):
+        assert images.dtype == torch.uint8 and images.dim() == 4 and images.shape[1] in (1, 3), images.shape
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        image = self.images[i]
+        return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
+
+
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """Disable TF32 in cuBLAS and cuDNN inside the block, restoring the previous settings after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cpu' and 'cuda' pass through if usable."""
+    if device not in DEVICES:
+        raise ConfigError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
+    return device
+
+
+def extract_inception_features(images: torch.Tensor, weights: InceptionWeights, *,
+                               layers: Sequence[str] = (POOL3,), device: str = "auto",
+                               batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Features of uint8 `images` [N x C x H x W] -> {layer: float32 [N x D]} (pool3: D = 2048), on CPU."""
+    cuda = resolve_device(device) == "cuda"
+    log.info("Inception features of %d images (%s, %s)", images.shape[0], weights.extractor_id,
+             "cuda" if cuda else "cpu")
+    with full_float32():
+        extractor = create_feature_extractor(FEATURE_EXTRACTOR, list(layers), cuda=cuda, verbose=False,
+                                             feature_extractor_weights_path=str(weights.path))
+        # save_cpu_ram: no DataLoader worker processes (the data is already in memory).
+        return get_featuresdict_from_dataset(UInt8Images(images), extractor, batch_size, cuda,
+                                             save_cpu_ram=True, verbose=False)

@@ -1,0 +1,135 @@
+"""`jointdiff fid`: flags and files checked first, the reference loaded before any Inception work, JSON out."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from threadpoolctl import threadpool_limits
+
+from jointdiff.cli import main
+from jointdiff.metrics.inception import CACHE_ENV
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path, tmp_path_factory):
+    """No network: sockets refuse to connect, torch hub's home is empty, the weights cache is per session."""
+    def refuse(*args, **kwargs):
+        raise OSError("a test tried to use the network")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    torch_home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "jointdiff-cache"))
+    yield
+    assert not torch_home.exists() or not any(torch_home.rglob("*")), "something was downloaded"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+def write_samples(path: Path, n: int, size: int, channels: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    np.savez(path, images=rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8))
+    return path
+
+
+def fid(*flags: str) -> list[str]:
+    return ["fid", *flags]
+
+
+def test_missing_samples_fail_with_one_line(tmp_path, capsys):
+    code = main(fid("--samples", str(tmp_path / "none.npz"), "--dataset", "digits", "--dataroot", str(tmp_path)))
+    assert code == 2
+    assert "jointdiff fid: error: --samples" in capsys.readouterr().err
+
+
+def test_split_other_than_the_protocols_is_refused(tmp_path, capsys):
+    samples = write_samples(tmp_path / "s.npz", 4, 16, 1)
+    code = main(fid("--samples", str(samples), "--dataset", "digits", "--dataroot", str(tmp_path),
+                    "--protocol", "paper", "--split", "train"))
+    assert code == 2
+    assert "--split train: the paper protocol compares against the test split" in capsys.readouterr().err
+
+
+def test_unknown_metric_is_refused(tmp_path, capsys):
+    samples = write_samples(tmp_path / "s.npz", 4, 16, 1)
+    code = main(fid("--samples", str(samples), "--dataset", "digits", "--dataroot", str(tmp_path),
+                    "--metrics", "fid,ssim"))
+    assert code == 2 and "--metrics 'fid,ssim'" in capsys.readouterr().err
+
+
+def test_unknown_dataset_is_refused(tmp_path, capsys):
+    samples = write_samples(tmp_path / "s.npz", 4, 16, 1)
+    code = main(fid("--samples", str(samples), "--dataset", "imagenet", "--dataroot", str(tmp_path)))
+    assert code == 2 and "unknown dataset 'imagenet'" in capsys.readouterr().err
+
+
+def test_unprepared_dataset_fails_before_any_inception_work(tmp_path, capsys):
+    samples = write_samples(tmp_path / "s.npz", 4, 16, 1)
+    code = main(fid("--samples", str(samples), "--dataset", "digits", "--dataroot", str(tmp_path / "empty"),
+                    "--smoke"))
+    assert code == 2
+    assert "jointdiff fid: error:" in capsys.readouterr().err
+    assert not (tmp_path / "empty" / "digits" / "fid_refs").exists()
+
+
+def test_jpeg_samples_are_refused(tmp_path, capsys, digits_root):
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "s.jpg")
+    code = main(fid("--samples", str(tmp_path / "s.jpg"), "--dataset", "digits", "--dataroot", str(digits_root),
+                    "--smoke"))
+    assert code == 2 and "JPEG" in capsys.readouterr().err
+
+
+@pytest.fixture
+def folder_root(tmp_path) -> Path:
+    """A prepared `folder` dataset with its own train/test split: 2 classes x 2 RGB images each."""
+    from jointdiff.data.prepare import prepare_dataset
+    rng = np.random.default_rng(1)
+    source = tmp_path / "mine"
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (source / split / name).mkdir(parents=True)
+            for i in range(2):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(source / split / name / f"{i}.png")
+    root = tmp_path / "data"
+    prepare_dataset("folder", root, source=source)
+    return root
+
+
+@pytest.mark.slow
+def test_paper_protocol_smoke_run_writes_labelled_json_and_caches_the_reference(tmp_path, folder_root, capsys):
+    samples = write_samples(tmp_path / "s.npz", 4, 32, 3)
+    out = tmp_path / "metrics" / "fid_paper.json"
+    flags = fid("--samples", str(samples), "--dataset", "folder", "--dataroot", str(folder_root), "--protocol",
+                "paper", "--metrics", "fid,prc", "--smoke", "--device", "cpu", "--out", str(out))
+
+    assert main(flags) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "paper" and result["smoke"] is True
+    assert result["reference"]["split"] == "test" and result["reference"]["dataset"] == "folder"
+    assert result["n_samples"] == 4 and result["n_reference"] == 4 and result["min_samples"] == 5000
+    assert result["metrics"] == ["fid", "prc"] and "kid_mean" not in result
+    assert np.isfinite(result["fid"]) and 0 <= result["precision"] <= 1
+    assert [p.name for p in out.parent.iterdir()] == ["fid_paper.json"]
+    cache_file = Path(result["reference"]["cache_file"])
+    assert cache_file.parent == folder_root / "folder" / "fid_refs"
+    mtime = cache_file.stat().st_mtime_ns
+
+    assert main(flags) == 0  # the second run reads the reference from the cache
+    again = json.loads(out.read_text())
+    assert again["fid"] == result["fid"] and cache_file.stat().st_mtime_ns == mtime
