@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from jointdiff.atomic import atomic_write
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -40,12 +40,7 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> None:
     pil = Image.fromarray(image)
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    pil.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: pil.save(f, format="PNG"))
 
 
 def save_grid(images: np.ndarray, path: str | Path, nrow: int) -> None:
@@ -56,9 +51,4 @@ def save_grid(images: np.ndarray, path: str | Path, nrow: int) -> None:
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """np.savez to a temporary name, then rename: a sample file is either whole or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))

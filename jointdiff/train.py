@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import signal
 import time
 from contextlib import nullcontext

@@ -101,6 +101,13 @@ def alpha_str(alpha):
 ALPHAS = [alpha_str(a) for a in config["sampling"]["guided_alphas"]]
 
 
+def fid_smoke_flags():
+    e = config["evaluation"]
+    if not e["fid_smoke"]:
+        return ""
+    return "--smoke" + (f" --reference-limit {e['fid_reference_limit']}" if e["fid_reference_limit"] else "")
+
+
 def sampler_flags():
     s = config["sampling"]
     flags = f"--sampler {s['sampler']} --steps {s['steps']} --eta {s['eta']} --batch-size {s['batch_size']}"
@@ -123,7 +130,7 @@ def all_figures():
     return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
-PAPER_RESULTS = config["report"]["paper_results"]
+PAPER_RESULTS = str(Path(workflow.basedir) / config["report"]["paper_results"])  # relative to the repository
 CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if has_classifier(e)]
 N_UNCOND = config["sampling"]["unconditional_samples"]
 

@@ -38,7 +38,7 @@ rule fid_standard:
         dataroot=DATAROOT,
         split=config["evaluation"]["fid_split"],
         min_samples=config["evaluation"]["fid_min_samples"],
-        smoke="--smoke" if config["evaluation"]["fid_smoke"] else "",
+        smoke=fid_smoke_flags(),
         metrics=",".join(config["evaluation"]["fid_metrics"]),
         device=exp_device,
     threads: config["train"]["threads"]
@@ -63,7 +63,7 @@ rule fid_paper_protocol:
     params:
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
-        smoke="--smoke" if config["evaluation"]["fid_smoke"] else "",
+        smoke=fid_smoke_flags(),
         device=exp_device,
     threads: config["train"]["threads"]
     resources:

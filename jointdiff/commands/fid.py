@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="refuse fewer samples (default: the protocol's, 50,000 standard / 5,000 paper)")
     g.add_argument("--smoke", action="store_true",
                    help="allow fewer samples; the result is marked \"smoke\": true and means nothing")
+    g.add_argument("--reference-limit", type=_positive_int, metavar="N",
+                   help="smoke runs only: compare with the first N reference images (a seeded subset)")
     g.add_argument("--inception-weights", type=Path, metavar="PATH",
                    help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (default: fid-helper's, offline)")
     g = p.add_argument_group("output and performance")
@@ -75,6 +77,8 @@ def _check_arguments(args: argparse.Namespace) -> str:
         raise UserError(f"--inception-weights {args.inception_weights}: no such file")
     if args.out is not None and args.out.suffix.lower() != ".json":
         raise ConfigError(f"--out {args.out}: expected a .json file name")
+    if args.reference_limit is not None and not args.smoke:
+        raise ConfigError("--reference-limit changes the reference set: it is only allowed with --smoke")
     protocol = get_protocol(args.protocol)
     split = args.split or protocol.reference_split
     if split != protocol.reference_split:
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     split = _check_arguments(args)
 
     from jointdiff.data.loaders import load_uint8_split
-    from jointdiff.metrics.atomic import atomic_write_text
+    from jointdiff.atomic import atomic_write_text
     from jointdiff.metrics.fid import compute_fidelity, select_metrics
     from jointdiff.metrics.reference import ReferenceImages, reference_cache_dir
 
@@ -99,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
                                  channels=args.channels)
     identity = {"dataset": spec.name, "split": split, "image_size": args.image_size or spec.image_size,
                 "channels": args.channels or spec.channels}
+    if args.reference_limit is not None and args.reference_limit < len(images):
+        import torch
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:args.reference_limit]
+        images = images[keep.sort().values]
+        identity["subset"] = f"first {args.reference_limit} of a seed-0 permutation"
     reference = ReferenceImages(images, identity, reference_cache_dir(args.dataroot, spec.name))
 
     result = compute_fidelity(args.samples, reference, metrics=args.metrics, protocol=args.protocol,

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jointdiff.counterfactual import predict
     from jointdiff.images import from_uint8
-    from jointdiff.metrics.atomic import atomic_write_text
+    from jointdiff.atomic import atomic_write_json
     from jointdiff.trained import load_trained, resolve_device
 
     data = np.load(samples_path)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         result["reference_classifier"] = {"path": str(args.reference_classifier), **ref_meta}
         result["reference_target_accuracy"] = float((ref_pred == labels).float().mean())
         result["reference_per_class"] = per_class_accuracy(ref_pred, labels)
-    atomic_write_text(args.out, json.dumps(result, indent=2))
+    atomic_write_json(args.out, result)
     log.info("alpha %s: own head %.3f, reference %s", result["alpha"], result["own_head_target_accuracy"],
              result["reference_target_accuracy"])
     return 0

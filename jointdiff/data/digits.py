@@ -9,13 +9,13 @@ class with a fixed seed, into 1,437 train and 360 test images, and stores uint8 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from jointdiff.atomic import atomic_write
 from jointdiff.data.layout import dataset_dir, how_to_prepare
 from jointdiff.data.raw import RawSplit
 from jointdiff.errors import DatasetError
@@ -60,10 +60,7 @@ class DigitsSource:
         if path.is_file():
             return
         log.info("building %s from scikit-learn's bundled digits", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **build_digits())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez(f, **build_digits()))
 
     def open(self, root: Path, split: str) -> RawSplit:
         path = self._file(root)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from jointdiff.atomic import atomic_write_json
 from jointdiff.data.layout import how_to_prepare, manifest_path
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import DatasetError
@@ -52,9 +52,7 @@ def read_manifest(name: str, root: str | Path) -> dict[str, Any]:
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
     """Write atomically: a reader sees the old state or the complete new file, never a partial one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest)
 
 
 def sha256(path: Path) -> str:

@@ -29,7 +29,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from jointdiff.errors import UserError
-from jointdiff.metrics.atomic import atomic_write
+from jointdiff.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

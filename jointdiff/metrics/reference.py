@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jointdiff.metrics.atomic import atomic_write
+from jointdiff.atomic import atomic_write
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import gaussian_statistics
 from jointdiff.metrics.inception import POOL3, InceptionWeights

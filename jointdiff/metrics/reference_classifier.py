@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jointdiff.errors import CheckpointError, UserError
-from jointdiff.metrics.atomic import atomic_write
+from jointdiff.atomic import atomic_write
 from jointdiff.metrics.samples import check_uint8_images
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jointdiff.metrics.atomic import atomic_write, atomic_write_text
+from jointdiff.atomic import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:  # tables need not import matplotlib, figures need not import pandas
     import pandas as pd

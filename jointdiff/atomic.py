@@ -1,7 +1,10 @@
-"""Write a file under a temporary name in the same directory, then rename it: readers never see half a file."""
+"""Write a file under a temporary name in the same directory, fsync, then rename it: readers (and a rerun after a
+kill) see the old file or the complete new one, never half of one. Every file the pipeline writes goes through
+here."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -29,3 +32,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_write_json(path: str | Path, data) -> Path:
+    """Write `data` as indented JSON to `path` atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")

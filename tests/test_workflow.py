@@ -1,0 +1,130 @@
+"""The Snakemake workflow as users run it: the real snakemake, every rule executed on the tiny config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO, subprocess_env
+from workflow_helpers import run_snakemake, snakemake_command, tiny_workflow
+
+pytestmark = pytest.mark.workflow
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run -> {rule: count}."""
+    table = dry_run_output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)}
+
+
+def test_paper_config_dry_run_lists_every_stage_per_experiment(tmp_path):
+    proc = run_snakemake(tmp_path, REPO / "config" / "config.yaml", "-n")
+    counts = job_counts(proc.stdout)
+    experiments = 4  # svhn, cifar10, cifar100, fashionmnist
+    alphas = 4
+    assert counts["train"] == experiments and counts["prepare_data"] == experiments
+    assert counts["sample_unconditional"] == 2 * experiments  # 50k EMA for the FID, 5k raw for the paper's
+    assert counts["sample_guided"] == alphas * experiments and counts["guided_score"] == alphas * experiments
+    for rule in ("accuracy", "counterfactual", "fid_standard", "fid_paper_protocol"):
+        assert counts[rule] == experiments, rule
+    for rule in ("table_accuracy", "table_fid", "table_guidance", "figure_alpha_sweep", "figure_training_curves"):
+        assert counts[rule] == 1, rule
+
+
+def test_lint_is_clean(tmp_path):
+    run_snakemake(tmp_path, REPO / "config" / "demo.yaml", "--lint")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sampling": {"steps": "many"}}, "steps"),
+    ({"experiments": ["no_such_experiment"]}, "no_such_experiment"),
+    ({"evaluation": {"fid_weights": ["ema", "best"]}}, "best"),
+    ({"unknown_key": 1}, "unknown_key"),
+])
+def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
+    config = tiny_workflow(tmp_path, digits_root)
+    data = yaml.safe_load(config.read_text())
+    for key, value in change.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    config.write_text(yaml.safe_dump(data))
+    proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dataset": "ImageNet"}, "unknown dataset 'ImageNet'"),
+    ({"num_channels": "wide"}, "num_channels"),
+    ({"lr": -1}, "lr must be > 0"),
+])
+def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change, message):
+    config = tiny_workflow(tmp_path, digits_root, **change)
+    proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "experiment 'tiny'" in output and message in output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, digits_root):
+    config = tiny_workflow(tmp_path, digits_root)
+    run_snakemake(tmp_path, config, "--cores", "2")
+    results = tmp_path / "results"
+
+    # Tables carry the numbers of the metric files they name.
+    accuracy = json.loads((results / "tiny" / "metrics" / "accuracy.json").read_text())
+    rows = list(csv.DictReader(open(results / "tables" / "accuracy.csv")))
+    assert len(rows) == 1 and rows[0]["experiment"] == "tiny"
+    assert float(rows[0]["accuracy EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
+    assert "metrics/accuracy.json" in rows[0]["source"]
+    fid = json.loads((results / "tiny" / "metrics" / "fid_standard_ema.json").read_text())
+    fid_rows = {r["protocol"]: r for r in csv.DictReader(open(results / "tables" / "fid.csv"))}
+    assert float(fid_rows["standard"]["FID"]) == pytest.approx(fid["fid"], rel=1e-3)
+    assert fid["smoke"] is True and fid_rows["standard"]["smoke"] == "yes"
+    guided = list(csv.DictReader(open(results / "tables" / "guidance.csv")))
+    assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
+    assert all(r["reference target accuracy (%)"] not in ("", "n/a") for r in guided)
+
+    # Every figure exists as a real image.
+    for png in (results / "figures").glob("*.png"):
+        with Image.open(png) as image:
+            assert image.size[0] > 50 and image.size[1] > 50, png
+        assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    assert len(list((results / "figures").glob("*.png"))) == 7
+
+    # Rebuilding the report from existing results runs no training, sampling or metric job.
+    for table in (results / "tables").glob("*"):
+        table.unlink()
+    proc = run_snakemake(tmp_path, config, "--cores", "1", "--allowed-rules", "table_accuracy", "table_fid",
+                         "table_guidance", "all")
+    assert (results / "tables" / "fid.csv").exists() and "rule train" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_workflow_resumes_training_from_its_checkpoint(tmp_path, digits_root):
+    config = tiny_workflow(tmp_path, digits_root, num_steps=400, save_interval=5)
+    target = str(tmp_path / "results" / "tiny" / "model.pt")
+    proc = subprocess.Popen(snakemake_command(tmp_path, config, "--cores", "1", target), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt_dir = tmp_path / "results" / "tiny" / "checkpoints"
+    deadline = time.monotonic() + 300
+    while not list(ckpt_dir.glob("ckpt-*.pt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake, torchrun and the worker: as a crashed node would
+    proc.wait()
+    assert list(ckpt_dir.glob("ckpt-*.pt")) and not Path(target).exists()
+
+    run_snakemake(tmp_path, config, "--cores", "1", "--rerun-incomplete", target, timeout=1200)
+    log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    resumed = re.search(r"resumed from \S+ at step (\d+)", log)
+    assert resumed and 0 < int(resumed.group(1)) < 400
