@@ -67,6 +67,7 @@ class ExperimentConfig:
     train_noised_classifier: bool = _opt(False, "classifier sees x_t at the diffusion t instead of clean x0, t=0")
     classifier_loss_scaling: float = _opt(0.001, "s in L = L_diff + s * L_cls")
     multi_label_classifier: bool = _opt(False, "BCE over binary attributes instead of cross-entropy")
+    diffusion_loss_weight: float = _opt(1.0, "w in L = w * L_diff + s * L_cls; 0 = the classifier-only baseline")
     classifier_dropout: float = _opt(0.7, "dropout in the joint head (paper: 0.7)")
     classifier_augmentation: str = _opt("paper", "classifier input augmentations: 'paper', 'none' or a comma "
                                                  "list of " + ",".join(PAPER_AUGMENTATIONS))
@@ -121,8 +122,11 @@ class ExperimentConfig:
             raise ConfigError(f"labelled_data_share must be in (0, 1], got {self.labelled_data_share}")
         if not 0.0 <= self.ema_rate < 1.0:
             raise ConfigError(f"ema_rate must be in [0, 1), got {self.ema_rate}")
-        if self.weight_decay < 0 or self.classifier_loss_scaling < 0:
-            raise ConfigError("weight_decay and classifier_loss_scaling must be >= 0")
+        for name in ("weight_decay", "classifier_loss_scaling", "diffusion_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.diffusion_loss_weight == 0 and not self.train_with_classifier:
+            raise ConfigError("diffusion_loss_weight 0 trains nothing without train_with_classifier True")
         if self.learn_sigma:
             raise ConfigError("learn_sigma True is not implemented: the paper's runs use fixed variance "
                               "(learn_sigma False)")

@@ -51,11 +51,13 @@ def batch_accuracy(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor
 
 def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Tensor, y: Tensor, *,
                scaling: float, noised_classifier: bool, multi_label: bool, augment: Augment | None = None,
-               t: Tensor | None = None, noise: Tensor | None = None) -> dict[str, Tensor]:
+               t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0
+               ) -> dict[str, Tensor]:
     """One batch's losses.
 
     :param x0: [N, C, H, W] images in [-1, 1]; y: [N] classes or [N, K] attributes, -1 = unlabelled.
-    :param scaling: s in L = L_diff + s · L_cls.
+    :param scaling: s in L = w · L_diff + s · L_cls.
+    :param diffusion_weight: w; 0 trains the encoder and head as a plain classifier (the paper's baseline).
     :param augment: the classifier's augmentation (x, soft targets) -> (x, soft targets), or None.
     :param t, noise: the denoising pass's timesteps [N] and ε [N, C, H, W]; drawn uniformly / N(0, I) from the
         global RNG when None (a trainer passes its own to make runs independent of the process count).
@@ -92,4 +94,4 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
         l_cls = classification_loss(logits, targets, multi_label)
         stats = {"accuracy": batch_accuracy(logits, targets, multi_label),
                  "labelled": torch.tensor(count, device=x0.device)}
-    return {"loss": l_diff + scaling * l_cls, "diffusion": l_diff, "classifier": l_cls, **stats}
+    return {"loss": diffusion_weight * l_diff + scaling * l_cls, "diffusion": l_diff, "classifier": l_cls, **stats}

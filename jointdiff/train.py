@@ -85,7 +85,8 @@ class TrainStep(nn.Module):
         return joint_loss(self.model, self.diffusion, x0, y, t=t, noise=noise,
                           scaling=self.cfg.classifier_loss_scaling,
                           noised_classifier=self.cfg.train_noised_classifier,
-                          multi_label=self.cfg.multi_label_classifier, augment=self.augment)
+                          multi_label=self.cfg.multi_label_classifier, augment=self.augment,
+                          diffusion_weight=self.cfg.diffusion_loss_weight)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:

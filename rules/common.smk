@@ -16,7 +16,10 @@ validate(config, "../config/schema.yaml", set_default=True)
 RESULTS = config["results"]
 DATAROOT = config["dataroot"]
 EXPERIMENTS = config["experiments"]
-DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "runtime": "12h", "mem_mb": 16000}
+# An experiment file's `resources:` block; max_runtime caps retries (default 3 x runtime), eval_runtime is the
+# limit of each sampling and metric job.
+DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "runtime": "12h", "mem_mb": 16000, "max_runtime": None,
+                     "eval_runtime": "12h"}
 
 
 def _load_experiment(name):
@@ -59,9 +62,12 @@ def exp_processes(wildcards):
     return exp_gpus(wildcards) or config["train"]["cpu_processes"]
 
 
-def exp_runtime_minutes(wildcards):
-    """The experiment's runtime ("2d", "12h", "90m" or minutes) in minutes, for attempt-scaled limits."""
-    text = str(exp_resources(wildcards)["runtime"]).strip().lower()
+def exp_runtime_minutes(wildcards, key="runtime"):
+    """An experiment's runtime ("2d", "12h", "90m" or minutes) in minutes, for attempt-scaled limits."""
+    value = exp_resources(wildcards)[key]
+    if value is None:  # max_runtime unset: three attempts' worth
+        return 3 * exp_runtime_minutes(wildcards)
+    text = str(value).strip().lower()
     units = {"d": 1440, "h": 60, "m": 1}
     if text[-1:] in units:
         return int(float(text[:-1]) * units[text[-1]])
@@ -89,10 +95,6 @@ def run_dir(wildcards):
     return f"{RESULTS}/{wildcards.experiment}"
 
 
-def has_classifier(name):
-    return EXPERIMENT_CONFIGS[name][0].train_with_classifier
-
-
 def alpha_str(alpha):
     """A sweep value as it appears in file names: 0, 10, 0.5."""
     return f"{float(alpha):g}"
@@ -114,48 +116,51 @@ def sampler_flags():
     return flags + (" --clip-x0" if s["clip_x0"] else "")
 
 
-def all_tables():
-    tables = ["fid"]
-    if any(has_classifier(e) for e in EXPERIMENTS):
-        tables += ["accuracy", "guidance"]
-    return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
-
-
-def all_figures():
-    classifier_exps = [e for e in EXPERIMENTS if has_classifier(e)]
-    names = [f"samples_{e}" for e in EXPERIMENTS] + ["training_curves"]
-    if classifier_exps:
-        names += [f"guided_{e}" for e in classifier_exps] + [f"counterfactual_{e}" for e in classifier_exps]
-        names += ["alpha_sweep", "accuracy_vs_noise"]
-    return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
-
-
+# ---- which outputs each experiment has ----------------------------------------------------------------------
+# Accuracy needs the head; samples and FID need a trained denoiser (not the classifier-only baseline); guidance
+# and counterfactuals need both.
+CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].train_with_classifier]
+GENERATIVE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].diffusion_loss_weight > 0]
+JOINT_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if e in GENERATIVE_EXPERIMENTS]
 PAPER_RESULTS = str(Path(workflow.basedir) / config["report"]["paper_results"])  # relative to the repository
-CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if has_classifier(e)]
 N_UNCOND = config["sampling"]["unconditional_samples"]
-
-
-def sample_launcher(wildcards):
-    gpus = exp_gpus(wildcards)
-    return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(gpus, 1)} -m jointdiff"
-
-
-def reference_classifier_input(wildcards):
-    if not config["evaluation"]["reference_classifier"]:
-        return []
-    return f"{RESULTS}/reference_classifiers/{exp_cfg(wildcards).dataset}.pt"
 
 
 def metric_files(pattern, experiments):
     return [pattern.format(results=RESULTS, experiment=e) for e in experiments]
 
 
-def fid_inputs(wildcards=None):
-    files = [f"{RESULTS}/{e}/metrics/fid_standard_{w}.json" for e in EXPERIMENTS for w in config["evaluation"]["fid_weights"]]
-    if config["evaluation"]["paper_fid"]:
-        files += [f"{RESULTS}/{e}/metrics/fid_paper_raw.json" for e in EXPERIMENTS]
+def fid_inputs():
+    e = config["evaluation"]
+    files = [f"{RESULTS}/{x}/metrics/fid_standard_{w}.json" for x in GENERATIVE_EXPERIMENTS for w in e["fid_weights"]]
+    if e["paper_fid"]:
+        files += metric_files("{results}/{experiment}/metrics/fid_paper_raw.json", GENERATIVE_EXPERIMENTS)
     return files
 
 
-def guided_metric_files(wildcards=None):
-    return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in CLASSIFIER_EXPERIMENTS for a in ALPHAS]
+def guided_metric_files():
+    return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in JOINT_EXPERIMENTS for a in ALPHAS]
+
+
+def all_tables():
+    tables = (["fid"] if GENERATIVE_EXPERIMENTS else []) + (["accuracy"] if CLASSIFIER_EXPERIMENTS else [])
+    tables += ["guidance"] if JOINT_EXPERIMENTS else []
+    return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
+
+
+def all_figures():
+    names = ["training_curves"] + [f"samples_{e}" for e in GENERATIVE_EXPERIMENTS]
+    names += ["accuracy_vs_noise"] if CLASSIFIER_EXPERIMENTS else []
+    names += [f"{kind}_{e}" for e in JOINT_EXPERIMENTS for kind in ("guided", "counterfactual")]
+    names += ["alpha_sweep"] if JOINT_EXPERIMENTS else []
+    return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
+
+
+def sample_launcher(wildcards):
+    return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(exp_gpus(wildcards), 1)} -m jointdiff"
+
+
+def reference_classifier_input(wildcards):
+    if not config["evaluation"]["reference_classifier"]:
+        return []
+    return f"{RESULTS}/reference_classifiers/{exp_cfg(wildcards).dataset}.pt"

@@ -16,6 +16,7 @@ rule accuracy:
     threads: config["train"]["threads"]
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -44,6 +45,7 @@ rule fid_standard:
     threads: config["train"]["threads"]
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -68,6 +70,7 @@ rule fid_paper_protocol:
     threads: config["train"]["threads"]
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -104,6 +107,8 @@ rule guided_score:
     params:
         reference=lambda wc, input: f"--reference-classifier {input.reference}" if input.reference else "",
         device=exp_device,
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
     conda:
         "../envs/jointdiff.yaml"
     shell:

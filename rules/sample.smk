@@ -21,6 +21,7 @@ rule sample_unconditional:
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -46,6 +47,7 @@ rule sample_guided:
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -73,6 +75,7 @@ rule counterfactual:
     threads: config["train"]["threads"]
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:

@@ -1,6 +1,7 @@
 # Joint training through torchrun: one process per GPU (NCCL), or config train.cpu_processes on CPU (gloo).
 # Checkpoints live in results/<experiment>/checkpoints, which is not a declared output, so Snakemake never
 # deletes them; rerunning the job resumes from the newest one (the log says "resumed from ... at step N").
+# A retry (after a time-out) asks for attempt x runtime, capped at the experiment's max_runtime.
 rule train:
     input:
         manifest=exp_manifest,
@@ -15,16 +16,21 @@ rule train:
         run_dir=run_dir,
         nproc=exp_processes,
         device=exp_device,
+        device_is_cuda=lambda wc: int(exp_device(wc) == "cuda"),
         stop_after=config["train"]["stop_after_steps"],
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
-        runtime=lambda wc, attempt: attempt * exp_runtime_minutes(wc),  # a retry after a time-out gets longer
+        runtime=lambda wc, attempt: min(attempt * exp_runtime_minutes(wc), exp_runtime_minutes(wc, "max_runtime")),
         mem_mb=lambda wc: exp_resources(wc)["mem_mb"],
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "OMP_NUM_THREADS=$(( {threads} / {params.nproc} > 0 ? {threads} / {params.nproc} : 1 )) "
-        "torchrun --standalone --nnodes=1 --nproc-per-node={params.nproc} -m jointdiff train {params.flags} "
-        "--run-dir {params.run_dir} --out {output.model} --device {params.device} --expect-gpus {resources.gpu} "
+        # The scheduler's GPU count wins when set (Snakemake scales `gpu` down to a --resources cap); with
+        # gpu=0 (CPU runs, or sites that allocate GPUs through gres) the experiment's count decides.
+        "NPROC=$(( {resources.gpu} > 0 ? {resources.gpu} : {params.nproc} )); "
+        "OMP_NUM_THREADS=$(( {threads} / NPROC > 0 ? {threads} / NPROC : 1 )) "
+        "torchrun --standalone --nnodes=1 --nproc-per-node=$NPROC -m jointdiff train {params.flags} "
+        "--run-dir {params.run_dir} --out {output.model} --device {params.device} "
+        "--expect-gpus $(( {params.device_is_cuda} * NPROC )) "
         "--stop-after-steps {params.stop_after} > {log} 2>&1"

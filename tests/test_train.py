@@ -83,7 +83,7 @@ def _step_gradients(world_size: int, rank: int) -> dict[str, torch.Tensor]:
     from jointdiff.train import TrainStep
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    info = jd_dist.init_distributed("cpu")
+    jd_dist.init_distributed("cpu")
     cfg = load_config(flags=TINY_FLAGS)
     torch.manual_seed(0)
     model = build_model(cfg)

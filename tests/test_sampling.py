@@ -1,0 +1,128 @@
+"""Sampling commands: seeds, guidance through the joint representation (and its sign), counterfactuals, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_FLAGS, subprocess_env
+from jointdiff.cli import main
+from jointdiff.config import load_config
+from jointdiff.guidance import GuidanceSettings, shift_toward_target, target_loss
+from jointdiff.model import build_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def trained_model(digits_root, tmp_path_factory) -> Path:
+    """A tiny joint model trained for 150 steps on digits (about a minute on one core)."""
+    run_dir = tmp_path_factory.mktemp("run")
+    flags = TINY_FLAGS + ["--num_steps", "150", "--batch_size", "32", "--save_interval", "150",
+                          "--validation_interval", "50", "--channels_last", "True", "--ema_rate", "0.95"]
+    proc = subprocess.run([sys.executable, "-m", "jointdiff", "train", *flags, "--dataroot", str(digits_root),
+                           "--run-dir", str(run_dir), "--out", str(run_dir / "model.pt"), "--device", "cpu",
+                           "--no-progress"], capture_output=True, text=True, env=subprocess_env(threads=2))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir / "model.pt"
+
+
+def sample(model: Path, out: Path, *args: str) -> dict[str, np.ndarray]:
+    assert main(["sample", "--model", str(model), "--out", str(out), "--sampler", "ddim", "--steps", "10",
+                 "--device", "cpu", *args]) == 0
+    return dict(np.load(out))
+
+
+def test_guidance_step_descends_the_target_loss():
+    """The sign: shifting the activations by -alpha * grad lowers the head's loss toward the target (the authors'
+    +alpha would raise it)."""
+    torch.manual_seed(0)
+    model = build_model(load_config(flags=TINY_FLAGS)).eval()
+    x, t = torch.randn(6, 1, 16, 16), torch.full((6,), 40)
+    targets = torch.arange(6) % 10
+    enc = model.unet.encode(x, t)
+
+    def loss_of(encoding) -> float:
+        with torch.no_grad():
+            return target_loss(model.head(encoding.h, encoding.hs, torch.zeros_like(t)), targets, False).item()
+
+    before = loss_of(enc)
+    shifted = shift_toward_target(model, enc, t, targets, GuidanceSettings(alpha=1e-2), multi_label=False)
+    assert loss_of(shifted) < before
+    assert shifted.emb is enc.emb and len(shifted.hs) == len(enc.hs)
+
+
+def test_seed_ranges_split_over_runs_give_identical_images(trained_model, tmp_path):
+    whole = sample(trained_model, tmp_path / "whole.npz", "--seeds", "0-63", "--batch-size", "32")
+    first = sample(trained_model, tmp_path / "a.npz", "--seeds", "0-31", "--batch-size", "32")
+    second = sample(trained_model, tmp_path / "b.npz", "--seeds", "32-63", "--batch-size", "32")
+    assert whole["images"].shape == (64, 16, 16, 1) and whole["images"].dtype == np.uint8
+    assert np.array_equal(whole["images"], np.concatenate([first["images"], second["images"]]))
+    assert np.array_equal(whole["seeds"], np.arange(64)) and (whole["labels"] == -1).all()
+    assert (tmp_path / "whole.png").stat().st_size > 0 and not (tmp_path / "whole.parts").exists()
+
+
+def test_interrupted_sampling_keeps_finished_batches(trained_model, tmp_path):
+    out = tmp_path / "s.npz"
+    parts = tmp_path / "s.parts"
+    parts.mkdir()
+    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
+    np.savez(parts / "batch-000000000.npz", images=np.zeros_like(done["images"][:8]), seeds=np.arange(8))
+    resumed = sample(trained_model, out, "--seeds", "0-15", "--batch-size", "8")
+    assert (resumed["images"][:8] == 0).all()  # the existing batch was reused, not recomputed
+    assert np.array_equal(resumed["images"][8:], done["images"][8:])
+
+
+@pytest.mark.slow
+def test_guided_samples_hit_their_class_more_often_than_unguided(trained_model, tmp_path):
+    unguided = sample(trained_model, tmp_path / "g0.npz", "--classes", "all", "--per-class", "6", "--alpha", "0")
+    guided = sample(trained_model, tmp_path / "g1.npz", "--classes", "all", "--per-class", "6", "--alpha", "1")
+    scores = {}
+    for name in ("g0", "g1"):
+        out = tmp_path / f"{name}.json"
+        assert main(["score", "--samples", str(tmp_path / f"{name}.npz"), "--model", str(trained_model),
+                     "--out", str(out), "--device", "cpu"]) == 0
+        scores[name] = json.loads(out.read_text())["own_head_target_accuracy"]
+    assert np.array_equal(guided["labels"], np.repeat(np.arange(10), 6))
+    assert np.array_equal(guided["seeds"], unguided["seeds"])  # same noise: only the guidance differs
+    assert scores["g1"] > scores["g0"] + 0.2, scores
+
+
+def test_counterfactual_moves_predictions_toward_the_target(trained_model, digits_root, tmp_path):
+    out = tmp_path / "cf.npz"
+    assert main(["counterfactual", "--model", str(trained_model), "--dataroot", str(digits_root), "--out", str(out),
+                 "--num-images", "6", "--t-fraction", "0.5", "--alpha", "1", "--sampler", "ddim", "--steps", "10",
+                 "--device", "cpu"]) == 0
+    cf = np.load(out)
+    assert cf["originals"].shape == cf["counterfactuals"].shape == (6, 16, 16, 1)
+    assert np.array_equal(cf["target_labels"], (cf["source_labels"] + 1) % 10)
+    assert int(cf["t_star"]) == round(0.5 * 99)
+    assert (out.with_suffix(".png")).stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "missing.pt", "--seeds", "0-3"], "missing.pt does not exist"),
+    (["--classes", "all", "--per-class", "2", "--seeds", "0-3"], "either --seeds"),
+    (["--classes", "3,12", "--per-class", "2"], "--classes [12] out of range: the model has 10 classes"),
+    (["--classes", "three", "--per-class", "2"], "comma list of integers"),
+    (["--seeds", "5-2"], "runs backwards"),
+    (["--seeds", "0-3", "--alpha", "2"], "use it with --classes"),
+])
+def test_bad_sampling_requests_fail_before_sampling(trained_model, tmp_path, capsys, args, message):
+    if "--model" not in args:
+        args = ["--model", str(trained_model), *args]
+    assert main(["sample", "--out", str(tmp_path / "x.npz"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("x*"))
+
+
+def test_alpha_must_be_a_number(trained_model, tmp_path):
+    with pytest.raises(SystemExit):  # argparse: "argument --alpha: invalid float value"
+        main(["sample", "--model", str(trained_model), "--out", str(tmp_path / "x.npz"), "--classes", "all",
+              "--per-class", "1", "--alpha", "big"])
