@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup test test-fast demo lint report clean-demo
+.PHONY: setup test test-fast demo lint report-html clean-demo
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,9 @@ test-fast: setup
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+report-html: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
 
 lint: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile config/demo.yaml
