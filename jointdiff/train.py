@@ -181,7 +181,7 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     def make_state() -> dict[str, Any]:
         return {"step": step, "model": model.state_dict(), "ema": ema.state_dict(),
                 "optimizer": optimizer.state_dict(), "config": cfg.to_dict(), "world_size": info.world_size,
-                "data_manifest": data_manifest, "rng": torch.get_rng_state()}
+                "data_manifest": data_manifest}  # no RNG state: every draw derives from (seed, step)
 
     def checkpoint() -> None:
         nonlocal last_ckpt, last_ckpt_time

@@ -48,7 +48,7 @@ def load_trained(path: str | Path, weights: str = "ema", device: str | torch.dev
     state = read_model_file(path)
     cfg = config_from_dict(state["config"])
     model = build_model(cfg)
-    model.load_state_dict(state[weights])
+    model.load_state_dict(state["ema" if weights == "ema" else "model"])  # model.pt keeps raw weights as "model"
     model.to(device).eval().requires_grad_(False)
     return TrainedModel(model, cfg, build_diffusion(cfg), weights, int(state.get("step", 0)), Path(path))
 

@@ -34,6 +34,6 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     # The outputs are the workflow's, with the numbers in the tables taken from the metric files.
     accuracy = json.loads((tmp_path / "results" / "tiny" / "metrics" / "accuracy.json").read_text())
     row = next(csv.DictReader(open(tmp_path / "results" / "tables" / "accuracy.csv")))
-    assert float(row["accuracy EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
+    assert float(row["EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
     train_log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
     assert "wrote results/tiny/model.pt" in train_log

@@ -85,7 +85,7 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     accuracy = json.loads((results / "tiny" / "metrics" / "accuracy.json").read_text())
     rows = list(csv.DictReader(open(results / "tables" / "accuracy.csv")))
     assert len(rows) == 1 and rows[0]["experiment"] == "tiny"
-    assert float(rows[0]["accuracy EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
+    assert float(rows[0]["EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
     assert "metrics/accuracy.json" in rows[0]["source"]
     fid = json.loads((results / "tiny" / "metrics" / "fid_standard_ema.json").read_text())
     fid_rows = {r["protocol"]: r for r in csv.DictReader(open(results / "tables" / "fid.csv"))}
@@ -93,7 +93,7 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     assert fid["smoke"] is True and fid_rows["standard"]["smoke"] == "yes"
     guided = list(csv.DictReader(open(results / "tables" / "guidance.csv")))
     assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
-    assert all(r["reference target accuracy (%)"] not in ("", "n/a") for r in guided)
+    assert all(r["reference classifier (%)"] not in ("", "n/a") for r in guided)
 
     # Every figure exists as a real image.
     for png in (results / "figures").glob("*.png"):
