@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -204,3 +205,18 @@ def test_batch_not_divisible_by_processes_is_refused(digits_root, tmp_path):
     proc = subprocess.run(train_command(digits_root, tmp_path / "run", "--batch_size", "7", "--num_steps", "1",
                                         nproc=2), capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode != 0 and "batch_size 7 is not divisible by the 2 processes" in proc.stderr
+
+
+def test_diverging_loss_stops_with_the_step_and_last_checkpoint(digits_root, tmp_path):
+    proc = subprocess.run(train_command(digits_root, tmp_path / "run", "--lr", "1e30", "--num_steps", "20",
+                                        "--log-interval", "1", "--save_interval", "1"),
+                          capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert re.search(r"the loss became NaN/inf at step \d+ .*last good checkpoint: \S+", proc.stderr)
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_progress_grids_every_plot_interval(digits_root, tmp_path):
+    run_training(digits_root, tmp_path / "run", "--num_steps", "2", "--plot_interval", "2", "--save_interval", "2")
+    grids = list((tmp_path / "run" / "progress").glob("step-*.png"))
+    assert [g.name for g in grids] == ["step-000000002.png"] and grids[0].stat().st_size > 0
