@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
+from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixtures)
 from jointdiff.cli import main
-from jointdiff.metrics.inception import CACHE_ENV
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path, tmp_path_factory):
-    """No network: sockets refuse to connect, torch hub's home is empty, the weights cache is per session."""
-    def refuse(*args, **kwargs):
-        raise OSError("a test tried to use the network")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    torch_home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "jointdiff-cache"))
-    yield
-    assert not torch_home.exists() or not any(torch_home.rglob("*")), "something was downloaded"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
 
 
 def write_samples(path: Path, n: int, size: int, channels: int, seed: int = 0) -> Path:

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixtures)
 from jointdiff.errors import UserError
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.inception import (CACHE_ENV, CONVERTED_NAME, FEATURE_EXTRACTOR, NUM_CONVOLUTIONS, POOL3,
                                          compat_layout, fid_helper_torchscript, resolve_inception_weights)
 
 FEATURE_RTOL = 1e-5  # measured: about 2e-7 of the largest feature
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path, tmp_path_factory):
-    """No network: sockets refuse to connect, torch hub's home is empty, the weights cache is per session."""
-    def refuse(*args, **kwargs):
-        raise OSError("a test tried to use the network")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    torch_home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "jointdiff-cache"))
-    yield
-    assert not torch_home.exists() or not any(torch_home.rglob("*")), "something was downloaded"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
 
 
 def test_converted_weights_are_cached_once(tmp_path):

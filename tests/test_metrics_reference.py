@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 import jointdiff.metrics.reference as reference_module
-from jointdiff.metrics.inception import CACHE_ENV, POOL3, resolve_inception_weights
+from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixtures)
+from jointdiff.metrics.inception import POOL3, resolve_inception_weights
 from jointdiff.metrics.reference import ReferenceImages, reference_cache_dir, reference_statistics
 
 pytestmark = pytest.mark.slow  # each computation runs Inception on a few images
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path, tmp_path_factory):
-    """No network: sockets refuse to connect, torch hub's home is empty, the weights cache is per session."""
-    def refuse(*args, **kwargs):
-        raise OSError("a test tried to use the network")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    torch_home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "jointdiff-cache"))
-    yield
-    assert not torch_home.exists() or not any(torch_home.rglob("*")), "something was downloaded"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
