@@ -33,7 +33,7 @@ rule fid_standard:
     log:
         f"logs/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
     benchmark:
-        f"benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
     params:
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,

@@ -12,7 +12,7 @@ rule sample_unconditional:
     log:
         f"logs/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.log",
     benchmark:
-        f"benchmarks/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.tsv"
+        f"{RESULTS}/benchmarks/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.tsv"
     params:
         launcher=sample_launcher,
         sampler=sampler_flags(),
@@ -38,7 +38,7 @@ rule sample_guided:
     log:
         f"logs/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     benchmark:
-        f"benchmarks/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.tsv"
+        f"{RESULTS}/benchmarks/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.tsv"
     params:
         launcher=sample_launcher,
         sampler=sampler_flags(),

@@ -10,7 +10,7 @@ rule train:
     log:
         f"logs/train/{{experiment}}.log",
     benchmark:
-        f"benchmarks/train/{{experiment}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{experiment}}.tsv"
     params:
         flags=lambda wc: exp_cfg(wc).to_flags(),
         run_dir=run_dir,
