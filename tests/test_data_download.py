@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from jointdiff.data import prepare_dataset
 from jointdiff.data.layout import CELEBA_FILES
 from jointdiff.errors import DatasetError
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection attempt fails at once, as on a cluster node without internet."""
-    def refuse(*args, **kwargs):
-        raise OSError("network unreachable (disabled by the test)")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 # dataset -> a piece of the by-hand instructions that must appear in its error

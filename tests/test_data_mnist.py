@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import struct
 from pathlib import Path
 
@@ -40,16 +39,6 @@ def root(tmp_path_factory):
         write_mnist(root, name)
         prepare_dataset(name, root, download=False)
     return root
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection attempt fails at once, as on a cluster node without internet."""
-    def refuse(*args, **kwargs):
-        raise OSError("network unreachable (disabled by the test)")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.mark.parametrize("name", ["MNIST", "FashionMNIST"])
