@@ -1,8 +1,8 @@
 """One training step, as jointdiff.train runs it, for each variant: forward (joint loss, through the same
 `TrainStep` module the loop compiles) + backward + AdamW + EMA update, on one fixed batch.
 
-Every variant starts from the same weights and sees the same batch, timesteps and noise. AdamW is fused on CUDA,
-as in the training loop; `optimizer_calls` times the optimizer and EMA on their own.
+Every variant starts from the same weights and sees the same batch, timesteps and noise. AdamW is fused, as in the
+training loop (`build_optimizer`); `optimizer_calls` times the optimizer and EMA on their own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jointdiff.config import ExperimentConfig
 from jointdiff.diffusion import build_diffusion
 from jointdiff.ema import make_ema, update_ema
 from jointdiff.model import JointDiffusionModel, build_model
-from jointdiff.train import TrainStep
+from jointdiff.train import TrainStep, build_optimizer
 
 
 @dataclass
@@ -78,8 +78,7 @@ class VariantStep:
         self.cfg, self.variant, self.device, self.batch = cfg, variant, device, batch
         self.model = variant_model(base, variant, device).train()
         self.ema = make_ema(self.model)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                           betas=(0.9, 0.999), fused=device.type == "cuda" or None)
+        self.optimizer = build_optimizer(self.model.parameters(), cfg)
         step = TrainStep(self.model, build_diffusion(cfg), cfg, augment if self.model.head is not None else None)
         self.run_step = torch.compile(step) if variant.compile else step
         self.x0 = variant.layout(batch.x0)
@@ -136,12 +135,10 @@ def optimizer_calls(cfg: ExperimentConfig, device: torch.device) -> dict[str, Ca
         p.grad = torch.randn_like(p) * 1e-3
     ema = make_ema(model)
     calls = {}
-    for name, fused in (("adamw-foreach", None), ("adamw-fused", True)):
+    for name, fused in (("adamw-foreach", False), ("adamw-fused", True)):
         params = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
         for p, src in zip(params, model.parameters()):
             p.grad = src.grad.clone()
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay,
-                                      fused=fused, foreach=None if fused else True)
-        calls[name] = optimizer.step
+        calls[name] = build_optimizer(params, cfg, fused=fused).step
     calls["ema-update"] = lambda: update_ema(ema, model, cfg.ema_rate)
     return calls

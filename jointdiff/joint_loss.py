@@ -51,8 +51,8 @@ def batch_accuracy(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor
 
 def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Tensor, y: Tensor, *,
                scaling: float, noised_classifier: bool, multi_label: bool, augment: Augment | None = None,
-               t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0
-               ) -> dict[str, Tensor]:
+               t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0,
+               all_labelled: bool = False) -> dict[str, Tensor]:
     """One batch's losses.
 
     :param x0: [N, C, H, W] images in [-1, 1]; y: [N] classes or [N, K] attributes, -1 = unlabelled.
@@ -61,6 +61,8 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     :param augment: the classifier's augmentation (x, soft targets) -> (x, soft targets), or None.
     :param t, noise: the denoising pass's timesteps [N] and ε [N, C, H, W]; drawn uniformly / N(0, I) from the
         global RNG when None (a trainer passes its own to make runs independent of the process count).
+    :param all_labelled: the caller knows every row has its label: the labelled rows are then not counted on the
+        device, which would wait for the GPU (a host sync) at every step.
     :return: scalar tensors `loss`, `diffusion`, `classifier` (0 without a head, or with fewer than two
         labelled rows: BatchNorm needs two; the zero-weight pass still puts every parameter in the graph),
         and detached `accuracy` and `labelled` (rows in L_cls; accuracy is 0 when that is 0, so average
@@ -82,12 +84,13 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     else:
         x_cls, t_cls = x0, torch.zeros_like(t)
     targets, labelled = classifier_targets(y, model.head.fc_2.out_features, multi_label)
-    count = int(labelled.sum())
+    count = x0.shape[0] if all_labelled else int(labelled.sum())
     if count < 2:
         l_cls = model.classify(x_cls, t_cls).sum() * 0.0
         stats = no_stats
     else:
-        x_cls, t_cls, targets = x_cls[labelled], t_cls[labelled], targets[labelled]
+        if not all_labelled:
+            x_cls, t_cls, targets = x_cls[labelled], t_cls[labelled], targets[labelled]
         if augment is not None and not noised_classifier:
             x_cls, targets = augment(x_cls, targets)
         logits = model.classify(x_cls, t_cls)

@@ -34,10 +34,9 @@ def eps_fn_for(trained, labels: torch.Tensor, settings: dict[str, Any]):
     """The model's eps function: plain, or guided toward `labels` when alpha > 0."""
     model = trained.model
     if settings.get("alpha", 0) > 0:
-        guidance = GuidanceSettings(alpha=settings["alpha"], head_t=settings["head_t"],
+        guidance = GuidanceSettings(alpha=settings["alpha"], method=settings["guidance"], head_t=settings["head_t"],
                                     guide_until=settings["guide_until"], normalize=settings["normalize_grad"])
-        return guided_eps_fn(model, labels, guidance, trained.diffusion.num_timesteps,
-                             trained.cfg.multi_label_classifier)
+        return guided_eps_fn(model, trained.diffusion, labels, guidance, trained.cfg.multi_label_classifier)
     return lambda x_t, t: model(x_t, t)
 
 

@@ -112,7 +112,8 @@ def fid_smoke_flags():
 
 def sampler_flags():
     s = config["sampling"]
-    flags = f"--sampler {s['sampler']} --steps {s['steps']} --eta {s['eta']} --batch-size {s['batch_size']}"
+    flags = (f"--sampler {s['sampler']} --steps {s['steps']} --eta {s['eta']} --batch-size {s['batch_size']} "
+             f"--guidance {s['guidance']}")
     return flags + (" --clip-x0" if s["clip_x0"] else "")
 
 

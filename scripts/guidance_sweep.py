@@ -1,5 +1,5 @@
 """Measure how guidance through the joint representation steers, over alpha and the options the method leaves
-open (the timestep fed to the head, normalised gradients, guiding only the later steps).
+open (the guidance method, the timestep fed to the head, normalised gradients, guiding only the later steps).
 
     python scripts/guidance_sweep.py --model results/digits_demo/model.pt \
         --reference results/reference_classifiers/digits.pt --out results/guidance_sweep.jsonl
@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--reference", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--alphas", default="0,1,10,100,1000,10000")
+    p.add_argument("--methods", default="representation,x0,input")
     p.add_argument("--head-t", default="zero,t")
     p.add_argument("--normalize", default="false,true")
     p.add_argument("--guide-until", default="1.0")
@@ -45,15 +46,18 @@ def main() -> None:
     classes = trained.cfg.resolved_num_classes()
     labels = torch.arange(classes).repeat_interleave(args.per_class)
     seeds = list(range(len(labels)))
-    grid = itertools.product([float(a) for a in args.alphas.split(",")], args.head_t.split(","),
+    grid = itertools.product([float(a) for a in args.alphas.split(",")], args.methods.split(","),
+                             args.head_t.split(","),
                              [v == "true" for v in args.normalize.split(",")],
                              [float(g) for g in args.guide_until.split(",")])
     with open(args.out, "a") as out:
-        for alpha, head_t, normalize, guide_until in grid:
-            if alpha == 0 and (head_t != "zero" or normalize or guide_until != 1.0):
+        for alpha, method, head_t, normalize, guide_until in grid:
+            if alpha == 0 and (method != "representation" or head_t != "zero" or normalize or guide_until != 1.0):
                 continue  # unguided: the options change nothing
-            settings = {"alpha": alpha, "head_t": head_t, "normalize_grad": normalize, "guide_until": guide_until,
-                        "sampler": args.sampler, "steps": args.steps, "eta": 0.0, "clip_x0": args.clip_x0}
+            if method == "x0" and head_t != "zero":
+                continue  # the x0 variant always reads its clean estimate at t = 0
+            settings = {"alpha": alpha, "guidance": method, "head_t": head_t, "normalize_grad": normalize,
+                        "guide_until": guide_until, "sampler": args.sampler, "steps": args.steps, "eta": 0.0, "clip_x0": args.clip_x0}
             start = time.perf_counter()
             x = sample_batch(trained, seeds, labels, settings, torch.device("cpu"))
             own = (predict(trained.model, x, False) == labels).float().mean().item()

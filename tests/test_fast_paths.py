@@ -26,6 +26,7 @@ from benchmarks.training import training_steps  # noqa: E402
 from benchmarks.variants import parse_variant, parse_variants  # noqa: E402
 from jointdiff.config import load_config  # noqa: E402
 from jointdiff.model import build_model  # noqa: E402
+from jointdiff.train import build_optimizer  # noqa: E402
 
 TINY = load_config(flags="--dataset digits --image_size 8 --num_channels 32 --num_res_blocks 1 "
                          "--attention_resolutions 4 --diffusion_steps 100 --dropout 0 --classifier_dropout 0 "
@@ -71,6 +72,22 @@ def test_channels_last_gives_the_same_loss_and_gradients():
         err = (grads_cl[name] - g).abs().max() / scale
         assert err <= GRAD_ATOL_CL, f"{name}: channels_last gradient off by {err:.1e} of the largest gradient"
     assert compare(out["fp32"], out["fp32+cl"], "fp32")["ok"]
+
+
+def test_fused_adamw_makes_the_same_update_as_foreach():
+    torch.manual_seed(0)
+    params = [torch.randn(64, 32), torch.randn(300), torch.randn(8, 4, 3, 3)]
+    copies = {fused: [torch.nn.Parameter(p.clone()) for p in params] for fused in (False, True)}
+    optimizers = {fused: build_optimizer(ps, TINY, fused=fused) for fused, ps in copies.items()}
+    for step in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        for fused, ps in copies.items():
+            for p, g in zip(ps, grads):
+                p.grad = g.clone()
+            optimizers[fused].step()
+    for before, foreach, fused in zip(params, copies[False], copies[True]):
+        assert (foreach - before).abs().max() > 1e-4  # the steps moved the weights
+        torch.testing.assert_close(fused, foreach, rtol=1e-6, atol=1e-7)
 
 
 def test_bf16_autocast_agrees_with_fp32_within_bf16_tolerance():

@@ -51,6 +51,16 @@ def test_cross_entropy_and_scaling_enter_the_loss():
     torch.testing.assert_close(run(model, x0, y, scaling=0.0)["loss"], l_diff)
 
 
+def test_all_labelled_shortcut_gives_the_same_terms():
+    """all_labelled skips counting labels on the device (a host sync per step); with every label known it must
+    change nothing."""
+    model, _ = tiny_model()
+    x0, y = torch.rand(6, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 3, 4, 5])
+    counted, shortcut = run(model, x0, y), run(model, x0, y, all_labelled=True)
+    for key in ("loss", "diffusion", "classifier", "accuracy", "labelled"):
+        torch.testing.assert_close(shortcut[key], counted[key])
+
+
 def test_given_t_and_noise_are_used():
     model, _ = tiny_model()
     x0, y = torch.rand(3, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2])

@@ -1,4 +1,4 @@
-"""Generate samples from a trained model: unconditional, or classifier-guided through the joint representation.
+"""Generate samples from a trained model: unconditional, or guided toward classes by the model's own classifier.
 
     jointdiff sample --model results/cifar10/model.pt --seeds 0-49999 --out samples/uncond.npz
     jointdiff sample --model M --classes all --per-class 100 --alpha 1000 --out samples/guided.npz
@@ -19,6 +19,8 @@ import shutil
 from pathlib import Path
 
 from jointdiff.errors import UserError
+
+GUIDANCE_METHODS = ("representation", "x0", "input")  # = jointdiff.guidance.METHODS, spelt out to keep torch unloaded
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,13 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clip-x0", action="store_true", help="clip the predicted x0 to [-1, 1] at every step")
     g.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    g = p.add_argument_group("guidance through the joint representation")
+    g = p.add_argument_group("guidance by the joint classifier (jointdiff/guidance.py)")
     g.add_argument("--alpha", type=float, default=0.0, metavar="A",
-                   help="step size alpha (the authors' sampling_lr); 0 = unguided")
+                   help="step size alpha (the authors' sampling_lr; the guidance scale for x0/input); 0 = unguided")
+    g.add_argument("--guidance", default="representation", choices=GUIDANCE_METHODS,
+                   help="representation: the paper's shift of the encoder activations; x0: the head on the "
+                        "denoiser's clean estimate, gradient to x_t (steers on digits, issue 5); input: the head "
+                        "on x_t itself")
     g.add_argument("--head-t", default="zero", choices=("zero", "t"),
                    help="timestep fed to the head during guidance (zero: as it was trained)")
     g.add_argument("--guide-until", type=float, default=1.0, metavar="F",
@@ -78,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def sampler_settings(args: argparse.Namespace) -> dict:
     """The sampler options as saved beside every output."""
     return {"weights": args.weights, "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
-            "clip_x0": args.clip_x0, "alpha": args.alpha, "head_t": args.head_t,
+            "clip_x0": args.clip_x0, "alpha": args.alpha, "guidance": args.guidance, "head_t": args.head_t,
             "guide_until": args.guide_until, "normalize_grad": args.normalize_grad}
 
 
