@@ -123,6 +123,9 @@ def sampler_flags():
 CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].train_with_classifier]
 GENERATIVE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].diffusion_loss_weight > 0]
 JOINT_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if e in GENERATIVE_EXPERIMENTS]
+# Class-guided sampling (and its alpha sweep) needs classes; attribute models (CelebA) get counterfactuals, which
+# flip one attribute, instead.
+GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][0].multi_label_classifier]
 PAPER_RESULTS = str(Path(workflow.basedir) / config["report"]["paper_results"])  # relative to the repository
 N_UNCOND = config["sampling"]["unconditional_samples"]
 
@@ -140,20 +143,20 @@ def fid_inputs():
 
 
 def guided_metric_files():
-    return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in JOINT_EXPERIMENTS for a in ALPHAS]
+    return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in GUIDED_EXPERIMENTS for a in ALPHAS]
 
 
 def all_tables():
     tables = (["fid"] if GENERATIVE_EXPERIMENTS else []) + (["accuracy"] if CLASSIFIER_EXPERIMENTS else [])
-    tables += ["guidance"] if JOINT_EXPERIMENTS else []
+    tables += ["guidance"] if GUIDED_EXPERIMENTS else []
     return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
 
 
 def all_figures():
     names = ["training_curves"] + [f"samples_{e}" for e in GENERATIVE_EXPERIMENTS]
     names += ["accuracy_vs_noise"] if CLASSIFIER_EXPERIMENTS else []
-    names += [f"{kind}_{e}" for e in JOINT_EXPERIMENTS for kind in ("guided", "counterfactual")]
-    names += ["alpha_sweep"] if JOINT_EXPERIMENTS else []
+    names += [f"guided_{e}" for e in GUIDED_EXPERIMENTS] + [f"counterfactual_{e}" for e in JOINT_EXPERIMENTS]
+    names += ["alpha_sweep"] if GUIDED_EXPERIMENTS else []
     return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 

@@ -41,6 +41,17 @@ def test_paper_config_dry_run_lists_every_stage_per_experiment(tmp_path):
         assert counts[rule] == 1, rule
 
 
+def test_celeba_gets_counterfactuals_but_no_class_guided_sampling(tmp_path):
+    """CelebA's head predicts 40 attributes, not classes: guided sampling toward 'all classes' cannot apply, so its
+    jobs are left out and the counterfactuals (one flipped attribute) stay."""
+    config = tmp_path / "celeba.yaml"
+    data = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.write_text(yaml.safe_dump({**data, "experiments": ["celeba"]}))
+    counts = job_counts(run_snakemake(tmp_path, config, "-n").stdout)
+    assert counts["train"] == counts["accuracy"] == counts["counterfactual"] == counts["fid_standard"] == 1
+    assert "sample_guided" not in counts and "table_guidance" not in counts and "figure_alpha_sweep" not in counts
+
+
 def test_lint_is_clean(tmp_path):
     run_snakemake(tmp_path, REPO / "config" / "demo.yaml", "--lint")
 
