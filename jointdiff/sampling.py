@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SampleRequest:
     seeds: list[int]
-    labels: list[int]                       # target class per seed, -1 = unconditional
+    labels: list                            # per seed: target class (-1 = unconditional) or attribute vector
     batch_size: int
     settings: dict[str, Any] = field(default_factory=dict)  # sampler options (see commands/sample.py)
 
@@ -38,6 +38,21 @@ def eps_fn_for(trained, labels: torch.Tensor, settings: dict[str, Any]):
                                     guide_until=settings["guide_until"], normalize=settings["normalize_grad"])
         return guided_eps_fn(model, trained.diffusion, labels, guidance, trained.cfg.multi_label_classifier)
     return lambda x_t, t: model(x_t, t)
+
+
+def attribute_targets(train_labels: torch.Tensor, attribute: int, per_value: int, seed: int = 0) -> torch.Tensor:
+    """Targets for attribute-guided sampling (CelebA, METHOD.md §4: real attribute vectors as targets).
+
+    `per_value` training vectors drawn with `seed`, first with `attribute` set to 0, then the same ones set to 1:
+    [2 · per_value, A] float 0/1. Rows with a hidden label (-1) are never drawn.
+    """
+    known = train_labels[(train_labels >= 0).all(dim=1)].float()
+    if len(known) == 0:
+        raise ValueError("no training image has all its attributes")
+    rows = known[torch.randint(len(known), (per_value,), generator=torch.Generator().manual_seed(seed))]
+    off, on = rows.clone(), rows.clone()
+    off[:, attribute], on[:, attribute] = 0.0, 1.0
+    return torch.cat([off, on])
 
 
 def sample_batch(trained, seeds: list[int], labels: torch.Tensor, settings: dict[str, Any], device,

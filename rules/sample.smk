@@ -1,4 +1,4 @@
-# Samples from trained models: unconditional (for FID), classifier-guided through the joint representation
+# Samples from trained models: unconditional (for FID), guided by the joint model's own classifier
 # (one file per alpha of the sweep), and counterfactual explanations of real test images. Seeds are explicit,
 # so any file can be regenerated bit for bit and sharded over torchrun processes.
 

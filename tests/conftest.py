@@ -46,3 +46,17 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="session")
+def inception_cache(tmp_path_factory):
+    """The converted offline Inception weights, once per session, in a temporary cache (also for subprocesses:
+    add the returned environment)."""
+    from jointdiff.metrics.inception import CACHE_ENV, resolve_inception_weights
+    cache = tmp_path_factory.mktemp("jointdiff-cache")
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(cache)
+    try:
+        yield resolve_inception_weights(), {CACHE_ENV: str(cache)}
+    finally:
+        os.environ.pop(CACHE_ENV) if saved is None else os.environ.__setitem__(CACHE_ENV, saved)

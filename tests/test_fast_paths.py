@@ -108,19 +108,6 @@ def test_compiled_step_agrees_with_eager():
     assert verdict["ok"], verdict
 
 
-@pytest.fixture(scope="module")
-def inception_cache(tmp_path_factory):
-    """The converted offline Inception weights, once per module, in a temporary cache (also for subprocesses)."""
-    from jointdiff.metrics.inception import CACHE_ENV, resolve_inception_weights
-    cache = tmp_path_factory.mktemp("jointdiff-cache")
-    saved = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(cache)
-    try:
-        yield resolve_inception_weights(), {CACHE_ENV: str(cache)}
-    finally:
-        os.environ.pop(CACHE_ENV) if saved is None else os.environ.__setitem__(CACHE_ENV, saved)
-
-
 def test_channels_last_inception_features_equal_nchw(inception_cache):
     from benchmarks.fid_features import inception_extractors, pool3
     from jointdiff.metrics.features import extract_inception_features

@@ -11,13 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_FLAGS, subprocess_env
+from conftest import REPO, TINY_FLAGS, subprocess_env
 from jointdiff.cli import main
 from jointdiff.config import load_config
 from jointdiff.diffusion import build_diffusion
 from jointdiff.commands.sample import GUIDANCE_METHODS
+from jointdiff.counterfactual import predict
 from jointdiff.guidance import METHODS, GuidanceSettings, shift_toward_target, target_loss, x_space_guided_eps
+from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.model import build_model
+from jointdiff.sampling import attribute_targets, sample_batch
+from jointdiff.trained import load_trained
 
 torch.set_num_threads(1)
 
@@ -60,31 +64,75 @@ def test_guidance_step_descends_the_target_loss():
     assert shifted.emb is enc.emb and len(shifted.hs) == len(enc.hs)
 
 
-@pytest.mark.parametrize("method", ["x0", "input"])
-def test_x_space_guidance_points_eps_up_the_target_loss(method):
+# A tiny attribute model (CelebA's 40 attributes at 16 px): built, never trained, so no CelebA files are needed.
+ATTRIBUTE_FLAGS = ("--dataset CelebA --image_size 16 --num_channels 32 --num_res_blocks 1 --attention_resolutions 8 "
+                   "--diffusion_steps 100 --train_with_classifier True --multi_label_classifier True "
+                   "--classifier_dropout 0 --dropout 0")
+
+
+@pytest.mark.parametrize("method, multi_label", [("x0", False), ("input", False), ("x0", True)])
+def test_x_space_guidance_points_eps_up_the_target_loss(method, multi_label):
     """The sign of the x-space variants: the sampler subtracts eps, so eps~ - eps must point UP the loss; a small
-    step of x_t against it lowers the head's loss (on x0-hat for "x0", on x_t for "input")."""
+    step of x_t against it lowers the head's loss (on x0-hat for "x0", on x_t for "input"; BCE for attributes)."""
     torch.manual_seed(0)
-    cfg = load_config(flags=TINY_FLAGS)
+    cfg = load_config(flags=ATTRIBUTE_FLAGS) if multi_label else load_config(flags=TINY_FLAGS)
     model = build_model(cfg).eval()
     diffusion = build_diffusion(cfg)
-    x, t, targets = torch.randn(6, 1, 16, 16), torch.full((6,), 40), torch.arange(6) % 10
+    x, t = torch.randn(6, cfg.resolved_channels(), 16, 16), torch.full((6,), 40)
+    targets = (torch.rand(6, 40) > 0.5).float() if multi_label else torch.arange(6) % 10
     settings = GuidanceSettings(alpha=1.0, method=method)
 
     def loss_at(x_t) -> float:
         with torch.no_grad():
             seen = diffusion.predict_x0_from_eps(x_t, t, model(x_t, t)) if method == "x0" else x_t
             enc = model.unet.encode(seen, torch.zeros_like(t) if method == "x0" else t)
-            return target_loss(model.head(enc.h, enc.hs, torch.zeros_like(t)), targets, False).item()
+            return target_loss(model.head(enc.h, enc.hs, torch.zeros_like(t)), targets, multi_label).item()
 
     with torch.no_grad():
-        correction = x_space_guided_eps(model, diffusion, x, t, targets, settings, False) - model(x, t)
+        correction = x_space_guided_eps(model, diffusion, x, t, targets, settings, multi_label) - model(x, t)
     step = 1e-2 * correction / correction.norm()
     assert loss_at(x - step) < loss_at(x) < loss_at(x + step)
 
 
 def test_cli_offers_every_guidance_method():
     assert GUIDANCE_METHODS == METHODS
+
+
+def test_attribute_targets_turn_one_attribute_off_then_on():
+    train_labels = torch.tensor([[1, 0, 1], [0, 1, 1], [-1, -1, -1], [1, 1, 0]])
+    targets = attribute_targets(train_labels, attribute=1, per_value=5)
+    assert targets.shape == (10, 3)
+    assert targets[:5, 1].eq(0).all() and targets[5:, 1].eq(1).all()
+    assert torch.equal(targets[:5, [0, 2]], targets[5:, [0, 2]])  # the same real vectors, off then on
+    known = {(1, 1), (0, 1), (1, 0)}  # attributes 0 and 2 of the rows with every label (never the hidden row)
+    assert {tuple(int(v) for v in row) for row in targets[:, [0, 2]]} <= known
+
+
+def test_attribute_guided_samples_are_scored_on_their_attribute(tmp_path):
+    """The CelebA variant end to end from the sampler on: BCE guidance toward real-looking attribute vectors, the
+    samples file as `jointdiff sample --attribute` writes it, and `jointdiff score` judging attribute 31."""
+    torch.manual_seed(0)
+    cfg = load_config(flags=ATTRIBUTE_FLAGS)
+    model_file = tmp_path / "model.pt"
+    state = build_model(cfg).state_dict()
+    torch.save({"model": state, "ema": state, "config": cfg.to_dict(), "step": 0}, model_file)
+    trained = load_trained(model_file)
+    targets = attribute_targets((torch.rand(50, 40) > 0.5).long(), attribute=31, per_value=3)
+    settings = {"sampler": "ddim", "steps": 3, "eta": 0.0, "clip_x0": True, "alpha": 10.0, "guidance": "x0",
+                "head_t": "zero", "guide_until": 1.0, "normalize_grad": False, "weights": "ema"}
+    x = sample_batch(trained, list(range(6)), targets, settings, torch.device("cpu"))
+    samples = tmp_path / "smiling.npz"
+    save_npz(samples, images=to_uint8(x).numpy(), labels=targets.numpy(), seeds=np.arange(6),
+             alpha=np.asarray(10.0), settings=np.asarray(json.dumps(settings)), attribute=np.asarray(31))
+    out = tmp_path / "score.json"
+    assert main(["score", "--samples", str(samples), "--model", str(model_file), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    score = json.loads(out.read_text())
+    pred = predict(trained.model, from_uint8(np.load(samples)["images"]), multi_label=True)
+    assert score["attribute"] == 31 and score["n"] == 6
+    assert score["own_head_target_accuracy"] == pytest.approx(float((pred[:, 31] == targets[:, 31]).float().mean()))
+    assert set(score["own_head_per_class"]) == {"off", "on"}
+    assert score["own_head_attribute_agreement"] == pytest.approx(float((pred == targets).float().mean()))
 
 
 def test_x0_guidance_steers_toward_the_target(trained_model, tmp_path):
@@ -151,13 +199,32 @@ def test_counterfactual_moves_predictions_toward_the_target(trained_model, digit
     assert (out.with_suffix(".png")).stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_sampler_steps_benchmark_records_time_and_fid_per_setting(trained_model, digits_root, tmp_path,
+                                                                  inception_cache):
+    out = tmp_path / "steps.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sampler_steps", "--model", str(trained_model),
+                           "--dataroot", str(digits_root), "--dataset", "digits", "--samples", "6",
+                           "--reference-limit", "12", "--settings", "ddim:2,ancestral:4", "--out", str(out)],
+                          cwd=REPO, env=subprocess_env(threads=2) | inception_cache[1], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["sampler"], r["steps"]) for r in records] == [("ddim", 2), ("ancestral", 4)]
+    for r in records:
+        assert r["n_samples"] == 6 and r["n_reference"] == 12 and r["sample_s"] > 0 and r["fid"] > 0
+        assert r["git_commit"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "missing.pt", "--seeds", "0-3"], "missing.pt does not exist"),
-    (["--classes", "all", "--per-class", "2", "--seeds", "0-3"], "either --seeds"),
+    (["--classes", "all", "--per-class", "2", "--seeds", "0-3"], "give one of --seeds"),
     (["--classes", "3,12", "--per-class", "2"], "--classes [12] out of range: the model has 10 classes"),
     (["--classes", "three", "--per-class", "2"], "comma list of integers"),
     (["--seeds", "5-2"], "runs backwards"),
     (["--seeds", "0-3", "--alpha", "2"], "use it with --classes"),
+    (["--attribute", "31", "--per-class", "2"], "give --dataroot"),
+    (["--attribute", "31", "--per-class", "2", "--dataroot", "data"], "predicts classes: use --classes"),
 ])
 def test_bad_sampling_requests_fail_before_sampling(trained_model, tmp_path, capsys, args, message):
     if "--model" not in args:

@@ -2,11 +2,13 @@
 
     jointdiff sample --model results/cifar10/model.pt --seeds 0-49999 --out samples/uncond.npz
     jointdiff sample --model M --classes all --per-class 100 --alpha 1000 --out samples/guided.npz
+    jointdiff sample --model celeba.pt --attribute 31 --per-class 50 --dataroot data --alpha 100 --out smiling.npz
     torchrun --standalone --nproc-per-node=4 -m jointdiff sample ...      (seed batches shared over processes)
 
 Every sample has its own seed, so any seed range gives the same images on any number of processes. Finished
 seed batches are kept in OUT.parts/ until the end, so a killed run picks up where it stopped. The output is
-OUT (uint8 NHWC `images`, `labels` = target class or -1, `seeds`, settings) and a PNG grid beside it.
+OUT (uint8 NHWC `images`, `labels` = target class or -1 — or the target attribute vectors, with `attribute` —,
+`seeds`, settings) and a PNG grid beside it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", metavar="RANGES", help="unconditional: seeds such as 0-49999")
     g.add_argument("--classes", metavar="LIST", help="guided: 'all' or a comma list of target classes")
     g.add_argument("--per-class", type=int, default=0, metavar="N", help="guided: samples per target class")
+    g.add_argument("--attribute", type=int, metavar="K",
+                   help="guided, attribute models (CelebA): N samples with attribute K off, then N with it on; the "
+                        "other attributes of each target are a real training image's (needs --dataroot)")
+    g.add_argument("--dataroot", metavar="DIR", help="with --attribute: the data root holding the model's dataset")
     add_sampler_arguments(p)
 
 
@@ -94,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
-    if (args.seeds is None) == (args.classes is None):
-        raise UserError("give either --seeds (unconditional) or --classes with --per-class (guided)")
-    if args.classes is not None and args.per_class < 1:
-        raise UserError("--classes needs --per-class N with N >= 1")
+    if sum(x is not None for x in (args.seeds, args.classes, args.attribute)) != 1:
+        raise UserError("give one of --seeds (unconditional), --classes or --attribute with --per-class (guided)")
+    if args.seeds is None and args.per_class < 1:
+        raise UserError("--classes and --attribute need --per-class N with N >= 1")
+    if args.attribute is not None and not args.dataroot:
+        raise UserError("--attribute takes its target vectors from the training split: give --dataroot")
     if args.seeds is not None and args.alpha > 0:
-        raise UserError("--alpha guides toward target classes: use it with --classes, not --seeds")
+        raise UserError("--alpha guides toward targets: use it with --classes or --attribute, not --seeds")
 
     import numpy as np
 
@@ -110,15 +118,18 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.trained import load_trained, read_model_file
 
     cfg = config_from_dict(read_model_file(args.model)["config"])
-    if args.classes is not None:
-        if not cfg.train_with_classifier:
-            raise UserError(f"{args.model} was trained without the classifier head; guided sampling needs it")
-        targets = parse_classes(args.classes, cfg.resolved_num_classes(), cfg.multi_label_classifier)
-        labels = np.repeat(np.asarray(targets), args.per_class)
-        seeds = list(range(len(labels)))
-    else:
+    if args.seeds is not None:
         seeds = parse_seeds(args.seeds)
         labels = np.full(len(seeds), -1)
+    else:
+        if not cfg.train_with_classifier:
+            raise UserError(f"{args.model} was trained without the classifier head; guided sampling needs it")
+        if args.classes is not None:
+            targets = parse_classes(args.classes, cfg.resolved_num_classes(), cfg.multi_label_classifier)
+            labels = np.repeat(np.asarray(targets), args.per_class)
+        else:
+            labels = training_attribute_targets(cfg, args).numpy()
+        seeds = list(range(len(labels)))
 
     # --- sample, sharded over processes, resumable by seed batch ------------------------------------------------------
     info = jd_dist.init_distributed(args.device)
@@ -135,10 +146,11 @@ def run(args: argparse.Namespace) -> int:
         images = np.concatenate([np.load(p)["images"] for p in parts])
         assert len(images) == len(seeds), f"{len(images)} images for {len(seeds)} seeds"
         settings = request.settings | {"model": str(args.model), "step": trained.step}
-        save_npz(out, images=images, labels=labels, seeds=np.asarray(seeds),
-                 alpha=np.asarray(args.alpha), settings=np.asarray(json.dumps(settings)))
-        nrow = args.per_class if args.classes is not None and args.per_class <= 16 else 10
-        shown = images[:nrow * 10] if args.classes is None else images
+        extra = {} if args.attribute is None else {"attribute": np.asarray(args.attribute)}
+        save_npz(out, images=images, labels=labels, seeds=np.asarray(seeds), alpha=np.asarray(args.alpha),
+                 settings=np.asarray(json.dumps(settings)), **extra)
+        nrow = args.per_class if args.seeds is None and args.per_class <= 16 else 10
+        shown = images[:nrow * 10] if args.seeds is not None else images
         save_grid(shown, out.with_suffix(".png"), nrow=min(nrow, 16))
         shutil.rmtree(parts_dir)
         log.info("wrote %d samples to %s", len(images), out)
@@ -146,11 +158,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def training_attribute_targets(cfg, args: argparse.Namespace):
+    """[2N, A] target vectors for --attribute K: N real training vectors with K off, then the same N with K on."""
+    if not cfg.multi_label_classifier:
+        raise UserError(f"--attribute is for attribute (multi-label) models; {args.model} predicts classes: use "
+                        "--classes")
+    if not 0 <= args.attribute < cfg.resolved_num_classes():
+        raise UserError(f"--attribute {args.attribute} out of range: the model has {cfg.resolved_num_classes()} "
+                        "attributes")
+    from jointdiff.data.loaders import load_split
+    from jointdiff.sampling import attribute_targets
+
+    train = load_split(cfg.dataset, args.dataroot, "train", in_memory=False)
+    return attribute_targets(train.labels, args.attribute, args.per_class)
+
+
 def parse_classes(text: str, num_classes: int, multi_label: bool) -> list[int]:
     """'all' or '0,3,7' → class indices, each checked against the model's number of classes."""
     if multi_label:
-        raise UserError("this model is multi-label (attributes): use `jointdiff counterfactual` to flip an "
-                        "attribute; class-guided sampling needs a single-label model")
+        raise UserError("this model is multi-label (attributes): guide it with --attribute K, or flip an attribute "
+                        "with `jointdiff counterfactual`")
     if text.strip().lower() == "all":
         return list(range(num_classes))
     try:
