@@ -97,7 +97,7 @@ def x_space_guided_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion,
         grad, = torch.autograd.grad(target_loss(logits, targets, multi_label), x)
     if settings.method == "input":
         with torch.no_grad():
-            eps = model.unet.decode(enc)
+            eps = model.unet.decode(enc)  # the same encoder pass feeds the denoiser
     if settings.normalize:
         grad = unit_rms(grad)
     return eps.detach() + settings.alpha * extract(diffusion.sqrt_one_minus_alphas_cumprod, t, x_t) * grad

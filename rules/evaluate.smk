@@ -12,6 +12,7 @@ rule accuracy:
     params:
         dataroot=DATAROOT,
         noise_levels=",".join(str(x) for x in config["evaluation"]["accuracy_noise_levels"]),
+        head_t=config["evaluation"]["accuracy_head_t"],
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
@@ -21,7 +22,7 @@ rule accuracy:
         "../envs/jointdiff.yaml"
     shell:
         "jointdiff accuracy --model {input.model} --dataroot {params.dataroot} --noise-fractions {params.noise_levels} "
-        "--device {params.device} --out {output.metrics} > {log} 2>&1"
+        "--head-t {params.head_t} --device {params.device} --out {output.metrics} > {log} 2>&1"
 
 
 rule fid_standard:

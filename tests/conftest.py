@@ -1,9 +1,11 @@
-"""Shared fixtures: the built-in digits data prepared once per session, and a tiny experiment config."""
+"""Shared fixtures: the built-in digits data prepared once per session, a tiny experiment config, a tiny trained
+model and the offline Inception weights."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +62,16 @@ def inception_cache(tmp_path_factory):
         yield resolve_inception_weights(), {CACHE_ENV: str(cache)}
     finally:
         os.environ.pop(CACHE_ENV) if saved is None else os.environ.__setitem__(CACHE_ENV, saved)
+
+
+@pytest.fixture(scope="session")
+def trained_model(digits_root, tmp_path_factory) -> Path:
+    """A tiny joint model trained for 150 steps on digits (about a minute on one core)."""
+    run_dir = tmp_path_factory.mktemp("run")
+    flags = TINY_FLAGS + ["--num_steps", "150", "--batch_size", "32", "--save_interval", "150",
+                          "--validation_interval", "50", "--channels_last", "True", "--ema_rate", "0.95"]
+    proc = subprocess.run([sys.executable, "-m", "jointdiff", "train", *flags, "--dataroot", str(digits_root),
+                           "--run-dir", str(run_dir), "--out", str(run_dir / "model.pt"), "--device", "cpu",
+                           "--no-progress"], capture_output=True, text=True, env=subprocess_env(threads=2))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir / "model.pt"

@@ -26,19 +26,6 @@ from jointdiff.trained import load_trained
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def trained_model(digits_root, tmp_path_factory) -> Path:
-    """A tiny joint model trained for 150 steps on digits (about a minute on one core)."""
-    run_dir = tmp_path_factory.mktemp("run")
-    flags = TINY_FLAGS + ["--num_steps", "150", "--batch_size", "32", "--save_interval", "150",
-                          "--validation_interval", "50", "--channels_last", "True", "--ema_rate", "0.95"]
-    proc = subprocess.run([sys.executable, "-m", "jointdiff", "train", *flags, "--dataroot", str(digits_root),
-                           "--run-dir", str(run_dir), "--out", str(run_dir / "model.pt"), "--device", "cpu",
-                           "--no-progress"], capture_output=True, text=True, env=subprocess_env(threads=2))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir / "model.pt"
-
-
 def sample(model: Path, out: Path, *args: str) -> dict[str, np.ndarray]:
     assert main(["sample", "--model", str(model), "--out", str(out), "--sampler", "ddim", "--steps", "10",
                  "--device", "cpu", *args]) == 0

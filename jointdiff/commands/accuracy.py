@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", help="split to evaluate (test, valid, train)")
     p.add_argument("--noise-fractions", default="0", metavar="LIST",
                    help="comma list of t/T at which to measure (0 = clean images)")
+    p.add_argument("--head-t", default="zero", choices=("zero", "t"),
+                   help="timestep feature the head reads on noised images (the encoder runs at t either way); "
+                        "zero: the value it was trained with (measured far more accurate, issue 6)")
     p.add_argument("--weights", default="raw,ema", metavar="LIST", help="raw, ema or both")
     p.add_argument("--batch-size", type=int, default=500, metavar="N")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     device = resolve_device(args.device)
-    result: dict = {"model": str(args.model), "split": args.split, "weights": {}, "noise_curve": {}}
+    result: dict = {"model": str(args.model), "split": args.split, "weights": {}, "noise_curve": {},
+                    "head_t": args.head_t}
     for name in weights:
         trained = load_trained(args.model, name, device)
         cfg = trained.cfg
@@ -69,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         for fraction in fractions:
             t = min(T - 1, round(fraction * T))
             logits, labels = collect_logits(trained.model, data.get_batch, indices, device=device,
-                                            batch_size=args.batch_size, t=t, diffusion=trained.diffusion)
+                                            batch_size=args.batch_size, t=t, diffusion=trained.diffusion,
+                                            head_t=args.head_t)
             acc = accuracy_from_logits(logits, labels, cfg.multi_label_classifier)
             if t == 0:
                 result["weights"][name] = acc

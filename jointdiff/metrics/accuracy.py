@@ -15,11 +15,12 @@ from torch import nn
 @torch.no_grad()
 def collect_logits(model: nn.Module, images: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
                    indices: torch.Tensor, *, device: torch.device, batch_size: int = 256,
-                   t: int = 0, diffusion=None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                   t: int = 0, diffusion=None, seed: int = 0, head_t: str = "t") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels for `indices`, in order.
 
     images(indices) -> (x [N x C x H x W] in [-1, 1], y). With t > 0 the images are noised to x_t with a seeded
-    generator first (needs `diffusion`), to measure how the representation degrades with noise.
+    generator first (needs `diffusion`), to measure how the representation degrades with noise; the encoder runs
+    at t, and the head reads t (head_t "t") or 0 ("zero", the only value it was trained with).
     """
     was_training = model.training
     model.eval()
@@ -32,7 +33,7 @@ def collect_logits(model: nn.Module, images: Callable[[torch.Tensor], tuple[torc
         if t > 0:
             noise = torch.randn(x.shape, generator=gen).to(device)
             x = diffusion.q_sample(x, tt, noise)
-        all_logits.append(model.classify(x, tt).float().cpu())
+        all_logits.append(model.classify(x, tt, torch.zeros_like(tt) if head_t == "zero" else tt).float().cpu())
         all_labels.append(y.cpu())
     model.train(was_training)
     return torch.cat(all_logits), torch.cat(all_labels)

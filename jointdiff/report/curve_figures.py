@@ -123,9 +123,10 @@ def accuracy_vs_noise_figure(inputs: Sequence[Path], title: str | None) -> Figur
     for i, path in enumerate(inputs):
         data = read_json(path, required)
         experiment = experiment_of(data, path)
+        head = {"zero": ", head fed t = 0", "t": ", head fed t"}.get(data.get(K.KEY_HEAD_T), "")
         for weights in K.WEIGHTS:
             ax.plot(*noise_curve(data, weights, path), STYLE[weights], marker="o", markersize=3, color=colour(i),
-                    label=f"{experiment} {weights}")
+                    label=f"{experiment} {weights}{head}")
     finish(ax, "noise level t / T", "test accuracy (%)")
     ax.set_title(title or "accuracy of the joint head on noised test images")
     return fig

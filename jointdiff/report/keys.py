@@ -18,6 +18,7 @@ KEY_ACCURACY = "accuracy"          # a fraction in [0, 1], under weights.<raw|em
 KEY_TOP5 = "top5_accuracy"         # optional, beside accuracy
 KEY_N = "n"                        # test images counted (also the guided files' sample count)
 KEY_NOISE_CURVE = "noise_curve"    # {"raw": [{"t", "t_fraction", "accuracy"}, ...], "ema": [...]}
+KEY_HEAD_T = "head_t"              # the timestep feature the head read on noised images: "zero" or "t"
 KEY_T_FRACTION = "t_fraction"
 
 # fid_<protocol>_<weights>.json (`jointdiff fid`).
