@@ -122,20 +122,21 @@ def test_preempted_job_is_requeued_and_resumes(slurm_cluster: SlurmCluster, tmp_
     assert second["start"] >= 4
 
 
-TRAIN_WORKFLOW = """\
 # Like the real train rule: checkpoints live outside the declared output (Snakemake deletes the
 # outputs of a failed job before retrying it), and only the finished model is declared.
+TRAIN_WORKFLOW = """\
 rule train:
     output: "model_final.json"
     params: ckpt="ckpt/state.json"
-    shell: "mkdir -p ckpt && %s counter.py {params.ckpt} %d && cp {params.ckpt} {output}"
-""" % (sys.executable, TARGET)
+    shell: "mkdir -p ckpt && {python} counter.py {{params.ckpt}} {target} && cp {{params.ckpt}} {{output}}"
+"""
 
 
-def _start_training(slurm_cluster: SlurmCluster, workdir: Path, *args: str):
-    """Start snakemake on TRAIN_WORKFLOW in the background; return once the job has checkpointed."""
+def _start_training(slurm_cluster: SlurmCluster, workdir: Path, *args: str, target: int = TARGET):
+    """Start snakemake on TRAIN_WORKFLOW (`target` counter steps) in the background; return once the job has
+    checkpointed."""
     write_counter_script(workdir)
-    (workdir / "Snakefile").write_text(TRAIN_WORKFLOW)
+    (workdir / "Snakefile").write_text(TRAIN_WORKFLOW.format(python=sys.executable, target=target))
     with (workdir / "snakemake.out").open("w") as log:
         proc = subprocess.Popen(
             slurm_cluster.snakemake_cmd(*args), cwd=workdir, stdout=log, stderr=subprocess.STDOUT
@@ -193,17 +194,24 @@ def test_snakemake_waits_while_slurm_requeues_preempted_training(
 def test_rerun_after_interrupting_snakemake_resumes_training(slurm_cluster: SlurmCluster, tmp_path: Path):
     # Snakemake stopped on the login node (Ctrl-C, logout): it cancels its SLURM jobs; running the same
     # command again resubmits the unfinished job (rerun-incomplete), which resumes from its checkpoint.
-    proc, first = _start_training(slurm_cluster, tmp_path)
+    # 30 s of "training": with the default 10 s, a slow shutdown on a loaded machine can let the job finish
+    # before Snakemake cancels it (one full-suite run timed out here waiting for CANCELLED).
+    target = 60
+    proc, first = _start_training(slurm_cluster, tmp_path, target=target)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=120)
-    slurm_cluster.wait_state(first, {"CANCELLED"}, timeout=60)
+    try:
+        slurm_cluster.wait_state(first, {"CANCELLED"}, timeout=60)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; job state {slurm_cluster.state(first)}; snakemake's log:\n"
+                             + (tmp_path / "snakemake.out").read_text()[-3000:])
     assert not (tmp_path / "model_final.json").exists()
 
     rerun = slurm_cluster.snakemake(tmp_path, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
     state = read_json(tmp_path / "model_final.json")
-    assert state["count"] == TARGET
+    assert state["count"] == target
     (run1, run2) = state["runs"]
     assert run1["job"] == first != run2["job"]
     assert run2["start"] >= 4
