@@ -138,8 +138,11 @@ def _start_training(slurm_cluster: SlurmCluster, workdir: Path, *args: str, targ
     write_counter_script(workdir)
     (workdir / "Snakefile").write_text(TRAIN_WORKFLOW.format(python=sys.executable, target=target))
     with (workdir / "snakemake.out").open("w") as log:
+        # Ctrl-C must reach Snakemake as on a terminal: a suite started in the background by a shell (`make test
+        # &`) inherits SIGINT ignored, and Snakemake would then run on to the end.
         proc = subprocess.Popen(
-            slurm_cluster.snakemake_cmd(*args), cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            slurm_cluster.snakemake_cmd(*args), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     state_path = workdir / "ckpt" / "state.json"
     try:
@@ -194,8 +197,8 @@ def test_snakemake_waits_while_slurm_requeues_preempted_training(
 def test_rerun_after_interrupting_snakemake_resumes_training(slurm_cluster: SlurmCluster, tmp_path: Path):
     # Snakemake stopped on the login node (Ctrl-C, logout): it cancels its SLURM jobs; running the same
     # command again resubmits the unfinished job (rerun-incomplete), which resumes from its checkpoint.
-    # 30 s of "training": with the default 10 s, a slow shutdown on a loaded machine can let the job finish
-    # before Snakemake cancels it (one full-suite run timed out here waiting for CANCELLED).
+    # 30 s of "training", so that the job cannot end before Snakemake has cancelled it, however slow the
+    # machine.
     target = 60
     proc, first = _start_training(slurm_cluster, tmp_path, target=target)
     proc.send_signal(signal.SIGINT)
@@ -226,8 +229,10 @@ import torch.distributed as dist
 dist.init_process_group("gloo")
 total = torch.ones(1)
 dist.all_reduce(total)
-print(dist.get_rank(), dist.get_world_size(), int(total.item()), os.environ["GROUP_RANK"],
-      os.environ["SLURM_NODEID"], flush=True)
+line = (f"{dist.get_rank()} {dist.get_world_size()} {int(total.item())} {os.environ['GROUP_RANK']} "
+        f"{os.environ['SLURM_NODEID']}\\n")
+with open("ranks.txt", "a") as out:  # one appending write per rank: lines cannot interleave as on a shared stdout
+    out.write(line)
 dist.destroy_process_group()
 """
 
@@ -245,7 +250,7 @@ rule train:
         "MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1); "
         "{python} -m torch.distributed.run --nnodes=$SLURM_NNODES --nproc-per-node=2 "
         "--rdzv-id=$SLURM_JOB_ID --rdzv-backend=c10d "
-        "--rdzv-endpoint=$MASTER_ADDR:$((20000 + SLURM_JOB_ID % 20000)) ranks.py' > {{output}}"
+        "--rdzv-endpoint=$MASTER_ADDR:$((20000 + SLURM_JOB_ID % 20000)) ranks.py'"
 """
 
 
