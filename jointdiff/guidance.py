@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from jointdiff.diffusion import EpsFn, GaussianDiffusion, extract
-from jointdiff.model import JointDiffusionModel
+from jointdiff.model import HEAD_T_CHOICES, JointDiffusionModel, head_timesteps
 from jointdiff.unet import Encoding
 
 METHODS = ("representation", "x0", "input")
-HEAD_T_CHOICES = ("zero", "t")
 
 
 @dataclass(frozen=True)
@@ -63,17 +62,13 @@ def unit_rms(g: Tensor) -> Tensor:
     return g / g.flatten(1).pow(2).mean(1).sqrt().clamp(min=1e-12).view(-1, *[1] * (g.dim() - 1))
 
 
-def head_timesteps(t: Tensor, settings: GuidanceSettings) -> Tensor:
-    return torch.zeros_like(t) if settings.head_t == "zero" else t
-
-
 def shift_toward_target(model: JointDiffusionModel, enc: Encoding, t: Tensor, targets: Tensor,
                         settings: GuidanceSettings, multi_label: bool) -> Encoding:
     """enc with h and every hs_k moved by −α ∂L/∂(activation) (the encoder is not re-run)."""
     assert model.head is not None, "guided sampling needs a model trained with the classifier head"
     with torch.enable_grad():
         acts = [a.detach().requires_grad_(True) for a in (enc.h, *enc.hs)]
-        logits = model.head(acts[0], acts[1:], head_timesteps(t, settings))
+        logits = model.head(acts[0], acts[1:], head_timesteps(t, settings.head_t))
         grads = torch.autograd.grad(target_loss(logits, targets, multi_label), acts)
     if settings.normalize:
         grads = [unit_rms(g) for g in grads]
@@ -93,7 +88,7 @@ def x_space_guided_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion,
             logits = model.classify(x0, torch.zeros_like(t))
         else:
             enc = model.unet.encode(x, t)
-            logits = model.head(enc.h, enc.hs, head_timesteps(t, settings))
+            logits = model.head(enc.h, enc.hs, head_timesteps(t, settings.head_t))
         grad, = torch.autograd.grad(target_loss(logits, targets, multi_label), x)
     if settings.method == "input":
         with torch.no_grad():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor, nn
 
 from jointdiff.classifier import JointHead
@@ -42,6 +43,16 @@ class JointDiffusionModel(nn.Module):
         assert self.head is not None, "this model was built without a classifier head"
         enc = self.unet.encode(x, t)
         return self.head(enc.h, enc.hs, t if head_t is None else head_t)
+
+
+HEAD_T_CHOICES = ("zero", "t")
+
+
+def head_timesteps(t: Tensor, head_t: str) -> Tensor:
+    """The timestep feature the joint head reads for inputs at t: 0 ("zero", the only value a head trained on
+    clean images has seen) or t itself ("t")."""
+    assert head_t in HEAD_T_CHOICES, f"head_t must be one of {HEAD_T_CHOICES}"
+    return torch.zeros_like(t) if head_t == "zero" else t
 
 
 def build_model(cfg: ExperimentConfig) -> JointDiffusionModel:

@@ -7,6 +7,7 @@ autouse, they then apply to every test of that module.
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -29,11 +30,17 @@ def offline(monkeypatch, tmp_path, tmp_path_factory):
     assert not torch_home.exists() or not any(torch_home.rglob("*")), "something was downloaded"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
+@contextmanager
+def single_cpu_thread():
     """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with threadpool_limits(1):
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_cpu_thread():
+        yield

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
+from metrics_fixtures import single_cpu_thread
 from jointdiff.errors import CheckpointError, UserError
 from jointdiff.metrics.reference_classifier import (load_reference_classifier, predict, save_reference_classifier,
                                                     target_accuracy, train_reference_classifier)
@@ -13,12 +13,9 @@ from jointdiff.metrics.reference_classifier import (load_reference_classifier, p
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """One CPU thread for torch and BLAS: on the shared 2-core machine two run about 4x slower under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    """Module-wide (the module-scoped fixtures below train under it too)."""
+    with single_cpu_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from jointdiff.model import head_timesteps
+
 
 @torch.no_grad()
 def collect_logits(model: nn.Module, images: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
@@ -33,7 +35,7 @@ def collect_logits(model: nn.Module, images: Callable[[torch.Tensor], tuple[torc
         if t > 0:
             noise = torch.randn(x.shape, generator=gen).to(device)
             x = diffusion.q_sample(x, tt, noise)
-        all_logits.append(model.classify(x, tt, torch.zeros_like(tt) if head_t == "zero" else tt).float().cpu())
+        all_logits.append(model.classify(x, tt, head_timesteps(tt, head_t)).float().cpu())
         all_labels.append(y.cpu())
     model.train(was_training)
     return torch.cat(all_logits), torch.cat(all_labels)
