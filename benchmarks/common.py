@@ -63,15 +63,6 @@ def environment(device: torch.device) -> dict[str, Any]:
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when visible, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA GPU")
-    return torch.device(name)
-
-
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

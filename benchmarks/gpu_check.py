@@ -41,11 +41,12 @@ if __package__ in (None, ""):  # `python benchmarks/gpu_check.py`
 import torch  # noqa: E402
 
 from benchmarks.common import (RESULTS_DIR, REPO, TABLE_COLUMNS, append_jsonl, environment,  # noqa: E402
-                               format_table, resolve_device, synchronize, time_interleaved)
+                               format_table, synchronize, time_interleaved)
 from benchmarks.equivalence import compare  # noqa: E402
 from benchmarks.run import PRESETS, classifier_shares, rows_from_timings  # noqa: E402
 from benchmarks.variants import BASELINE, parse_variant, parse_variants  # noqa: E402
 from jointdiff.config import load_config  # noqa: E402
+from jointdiff.distributed import resolve_device  # noqa: E402
 
 PAPER_STEPS, PAPER_BATCH, FID_SAMPLES = 500_000, 256, 50_000
 DETERMINISTIC = {"dropout": 0.0, "classifier_dropout": 0.0, "classifier_augmentation": "none"}

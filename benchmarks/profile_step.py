@@ -18,10 +18,11 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from benchmarks.common import environment, resolve_device, synchronize  # noqa: E402
+from benchmarks.common import environment, synchronize  # noqa: E402
 from benchmarks.run import PRESETS  # noqa: E402
 from benchmarks.training import training_steps  # noqa: E402
 from benchmarks.variants import parse_variants  # noqa: E402
+from jointdiff.distributed import resolve_device  # noqa: E402
 
 
 def profile_table(step, device: torch.device, top: int) -> tuple[str, float]:

@@ -43,9 +43,10 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import (RESULTS_DIR, REPO, TABLE_COLUMNS, append_jsonl, environment,  # noqa: E402
-                               format_table, resolve_device, time_interleaved)
+                               format_table, time_interleaved)
 from benchmarks.variants import BASELINE, Variant, parse_variants  # noqa: E402
 from jointdiff.config import ExperimentConfig, load_config  # noqa: E402
+from jointdiff.distributed import resolve_device  # noqa: E402
 from jointdiff.model import count_parameters, build_model  # noqa: E402
 
 SECTIONS = ("train", "optim", "sample", "fid")

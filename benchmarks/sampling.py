@@ -1,4 +1,5 @@
-"""Sampling throughput: the reverse process of jointdiff.samplers, per variant, in images × steps per second.
+"""Sampling throughput: the reverse process (jointdiff.diffusion.sample_loop) per variant, in images × steps per
+second.
 
 A sampler step is one UNet forward plus elementwise maths, whatever the schedule, so a run of a few respaced
 steps measures the per-step cost of the paper's 1000-step ancestral sampler as well as of respaced/DDIM ones;
@@ -14,10 +15,10 @@ import torch
 
 from benchmarks.training import variant_model
 from benchmarks.variants import Variant
+from jointdiff.choices import SAMPLERS
 from jointdiff.config import ExperimentConfig
-from jointdiff.diffusion import build_diffusion
+from jointdiff.diffusion import build_diffusion, make_generators, randn_per_sample, sample_loop
 from jointdiff.model import build_model
-from jointdiff.samplers import make_generators, randn_per_sample, sample_loop
 
 
 def sampling_calls(cfg: ExperimentConfig, variants: Sequence[Variant], device: torch.device, batch_size: int,
@@ -38,15 +39,15 @@ def sampling_calls(cfg: ExperimentConfig, variants: Sequence[Variant], device: t
             with variant.autocast(device):
                 return net(variant.layout(x_t), t).float()
 
-        for method in ("ancestral", "ddim"):
-            if method == "ddim" and variant not in (variants[:1] if ddim is None else ddim):
+        for sampler in SAMPLERS:
+            if sampler == "ddim" and variant not in (variants[:1] if ddim is None else ddim):
                 continue
 
-            def call(eps_fn=eps_fn, method=method):
+            def call(eps_fn=eps_fn, sampler=sampler):
                 return sample_loop(eps_fn, diffusion, make_generators(range(batch_size)), shape, steps=steps,
-                                   method=method, device=device)
+                                   sampler=sampler, device=device)
 
-            calls[variant.name + (" ddim" if method == "ddim" else "")] = call
+            calls[variant.name + (" ddim" if sampler == "ddim" else "")] = call
     return calls
 
 

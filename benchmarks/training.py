@@ -14,12 +14,10 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.variants import Variant
-from jointdiff.augment import build_augmentation
 from jointdiff.config import ExperimentConfig
 from jointdiff.diffusion import build_diffusion
-from jointdiff.ema import make_ema, update_ema
 from jointdiff.model import JointDiffusionModel, build_model
-from jointdiff.train import TrainStep, build_optimizer
+from jointdiff.train import TrainStep, build_augmentation, build_optimizer, make_ema, update_ema
 
 
 @dataclass

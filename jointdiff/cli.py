@@ -22,8 +22,8 @@ COMMANDS = {
     "sample": "Generate unconditional or classifier-guided samples from a trained model.",
     "counterfactual": "Visual counterfactual explanations of real test images.",
     "accuracy": "Classifier accuracy of the joint head on clean (and noised) test images.",
-    "reference-classifier": "Train an independent classifier on a dataset's real training split.",
-    "score": "Target-class accuracy of guided samples (own head and reference classifier).",
+    "independent-classifier": "Train an independent classifier on a dataset's real training split.",
+    "score": "Target-class accuracy of guided samples (own head and independent classifier).",
     "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
     "report": "Tables and figures from metric files.",
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from jointdiff.choices import NOISE_SCHEDULES
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import ConfigError, UserError
 
@@ -59,7 +60,7 @@ class ExperimentConfig:
     class_cond_denoiser: bool = _opt(False, "extra, not in the paper: give the denoiser a label embedding")
     # --- diffusion --------------------------------------------------------------------------------------
     diffusion_steps: int = _opt(1000, "number of diffusion steps T")
-    noise_schedule: str = _opt("linear", "beta schedule", choices=("linear", "cosine"))
+    noise_schedule: str = _opt("linear", "beta schedule", choices=NOISE_SCHEDULES)
     use_kl: bool = _opt(False, "KL loss (not implemented: the paper uses the epsilon MSE)")
     schedule_sampler: str = _opt("uniform", "timestep sampler", choices=("uniform",))
     # --- joint classifier -------------------------------------------------------------------------------
@@ -132,8 +133,9 @@ class ExperimentConfig:
                               "(learn_sigma False)")
         if self.use_kl:
             raise ConfigError("use_kl True is not implemented: the paper's runs use the epsilon MSE (use_kl False)")
-        if self.noise_schedule not in ("linear", "cosine"):
-            raise ConfigError(f"noise_schedule must be 'linear' or 'cosine', got {self.noise_schedule!r}")
+        if self.noise_schedule not in NOISE_SCHEDULES:
+            raise ConfigError(f"noise_schedule must be one of {', '.join(NOISE_SCHEDULES)}, "
+                              f"got {self.noise_schedule!r}")
         if self.schedule_sampler != "uniform":
             raise ConfigError(f"schedule_sampler must be 'uniform', got {self.schedule_sampler!r}")
         if self.microbatch == 0 or self.microbatch < -1:
@@ -151,7 +153,8 @@ class ExperimentConfig:
             raise ConfigError(f"num_channels must be a multiple of 32 (GroupNorm(32)), got {self.num_channels}")
         for r in self.attention_resolution_list():
             if r <= 0:
-                raise ConfigError(f"attention_resolutions must be positive integers, got {self.attention_resolutions!r}")
+                raise ConfigError(f"attention_resolutions must be positive integers, "
+                                  f"got {self.attention_resolutions!r}")
 
     # --- derived values (the config stores what the user said; these resolve the defaults) -----------------
     def resolved_image_size(self) -> int:

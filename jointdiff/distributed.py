@@ -1,7 +1,8 @@
-"""One code path for 1 process and N processes under torchrun.
+"""Processes and devices: one code path for 1 process and N processes under torchrun.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is a single process. The backend is NCCL
-when every rank has a GPU and gloo otherwise (CPU tests run 2 gloo processes).
+when every rank has a GPU and gloo otherwise (CPU tests run 2 gloo processes). Every command picks its device
+through `resolve_device`, so `--device auto|cpu|cuda` means the same everywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from jointdiff.choices import DEVICES
 from jointdiff.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,19 @@ class DistInfo:
         return self.rank == 0
 
 
-def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+def resolve_device(name: str, index: int = -1) -> torch.device:
+    """--device auto (CUDA when torch sees a GPU), cpu or cuda -> a torch.device; cuda with index >= 0 is that
+    GPU. A ConfigError names the flag when CUDA is asked for but absent."""
+    if name not in DEVICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
+    use_cuda = torch.cuda.is_available() if name == "auto" else name == "cuda"
+    if not use_cuda:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU")
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"GPU {index} was asked for, but only {torch.cuda.device_count()} are visible")
+    return torch.device("cuda", index) if index >= 0 else torch.device("cuda")
 
 
 def init_distributed(device: str = "auto", gpu_id: int = -1) -> DistInfo:
@@ -44,24 +57,14 @@ def init_distributed(device: str = "auto", gpu_id: int = -1) -> DistInfo:
     rank = int(os.environ.get("RANK", 0))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU")
     if world_size > 1 and gpu_id >= 0:
         raise ConfigError(f"--gpu_id {gpu_id} cannot be used under torchrun with {world_size} processes: each "
                           "process takes the GPU of its LOCAL_RANK (use CUDA_VISIBLE_DEVICES to choose GPUs)")
-    if use_cuda:
-        index = local_rank if world_size > 1 or gpu_id < 0 else gpu_id
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"GPU {index} was asked for, but only {torch.cuda.device_count()} are visible")
-        torch.cuda.set_device(index)
-        dev = torch.device("cuda", index)
-    else:
-        dev = torch.device("cpu")
+    dev = resolve_device(device, local_rank if world_size > 1 or gpu_id < 0 else gpu_id)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if use_cuda else "gloo"
+        backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
         log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
     return DistInfo(rank, local_rank, world_size, dev)
@@ -72,30 +75,12 @@ def barrier() -> None:
         dist.barrier()
 
 
-def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
-    """Mean of `tensor` over ranks (returns a new tensor; identity for one process)."""
-    if not dist.is_initialized():
-        return tensor
-    out = tensor.detach().clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out / dist.get_world_size()
-
-
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if not dist.is_initialized():
         return tensor
     out = tensor.detach().clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return out
-
-
-def broadcast_object(obj, src: int = 0):
-    """Send a picklable object from rank `src` to every rank."""
-    if not dist.is_initialized():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
 
 
 def cleanup() -> None:

@@ -16,9 +16,8 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def from_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC → float32 NCHW in [-1, 1]."""
-    t = torch.as_tensor(np.asarray(images))
-    return t.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    """uint8 0..255 → float32 in [-1, 1], the library's image convention; the layout is kept (NCHW in, NCHW out)."""
+    return torch.as_tensor(images).float() / 127.5 - 1.0
 
 
 def grid(images: np.ndarray, nrow: int) -> np.ndarray:

@@ -1,23 +1,26 @@
 """The joint diffusion model: one UNet that denoises, and a head that classifies from its encoder.
 
 `model(x_t, t) -> eps` runs the whole UNet; `model.classify(x, t) -> logits` runs only the encoder and the
-head, so the classifier loss never touches (or trains) the decoder.
+head, so the classifier loss never touches (or trains) the decoder. A trained model lives in one file
+(`model.pt`: raw and EMA weights and the config that made them), read by `load_trained`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from jointdiff.choices import HEAD_T, WEIGHTS
 from jointdiff.classifier import JointHead
-from jointdiff.errors import ConfigError
+from jointdiff.config import ExperimentConfig, config_from_dict
+from jointdiff.diffusion import GaussianDiffusion, build_diffusion
+from jointdiff.errors import CheckpointError, ConfigError, UserError
 from jointdiff.unet import UNetModel, build_unet
-
-if TYPE_CHECKING:
-    from jointdiff.config import ExperimentConfig
 
 
 class JointDiffusionModel(nn.Module):
@@ -38,20 +41,17 @@ class JointDiffusionModel(nn.Module):
         with a label embedding, so a label-conditioned denoiser cannot leak y into its own classifier.
 
         head_t: the timestep feature the head reads (default t). A head trained at t = 0 only reads noised
-        inputs far better with 0 there (issue 6: 98% vs 10% at t = 0.05·T on digits), the encoder still at t.
+        inputs far better with 0 there (98% vs 10% at t = 0.05·T on digits), the encoder still at t.
         """
         assert self.head is not None, "this model was built without a classifier head"
         enc = self.unet.encode(x, t)
         return self.head(enc.h, enc.hs, t if head_t is None else head_t)
 
 
-HEAD_T_CHOICES = ("zero", "t")
-
-
 def head_timesteps(t: Tensor, head_t: str) -> Tensor:
     """The timestep feature the joint head reads for inputs at t: 0 ("zero", the only value a head trained on
     clean images has seen) or t itself ("t")."""
-    assert head_t in HEAD_T_CHOICES, f"head_t must be one of {HEAD_T_CHOICES}"
+    assert head_t in HEAD_T, f"head_t must be one of {HEAD_T}"
     return torch.zeros_like(t) if head_t == "zero" else t
 
 
@@ -64,6 +64,14 @@ def build_model(cfg: ExperimentConfig) -> JointDiffusionModel:
     head = (JointHead(unet.feature_channels, cfg.resolved_num_classes(), cfg.classifier_dropout)
             if cfg.train_with_classifier else None)
     return JointDiffusionModel(unet, head)
+
+
+@torch.no_grad()
+def head_predict(model: JointDiffusionModel, x: Tensor, multi_label: bool) -> Tensor:
+    """The joint head's prediction on clean images x [N, C, H, W] (t = 0), on the CPU: class indices [N], or 0/1
+    attribute vectors [N, K]."""
+    logits = model.classify(x, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
+    return (logits > 0).long().cpu() if multi_label else logits.argmax(1).cpu()
 
 
 def count_parameters(module: nn.Module | None) -> int:
@@ -91,3 +99,41 @@ def parameter_summary(model: JointDiffusionModel) -> dict[str, Any]:
         "middle": {"resolution": middle["resolution"], "channels": unet.feature_channels[-1], "attention": True},
         "attention_resolutions": [lv["resolution"] for lv in levels if lv["attention"]],
     }
+
+
+# --- model files ------------------------------------------------------------------------------------------------
+@dataclass
+class TrainedModel:
+    model: JointDiffusionModel  # in eval mode, gradients off
+    cfg: ExperimentConfig
+    diffusion: GaussianDiffusion
+    weights: str                # "ema" or "raw"
+    step: int
+    path: Path
+
+
+def read_model_file(path: str | Path) -> dict[str, Any]:
+    """The raw contents of a model.pt; CheckpointError names the file when it is missing or not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {path} does not exist (train it first: `jointdiff train ... --out {path}`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise CheckpointError(f"model file {path} cannot be read ({type(err).__name__}: {err})")
+    missing = [k for k in ("model", "ema", "config") if k not in state]
+    if missing:
+        raise CheckpointError(f"model file {path} lacks {', '.join(missing)}; is it a jointdiff model.pt?")
+    return state
+
+
+def load_trained(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> TrainedModel:
+    """The model of `path` with its raw or EMA weights, in eval mode, on `device`."""
+    if weights not in WEIGHTS:
+        raise UserError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    state = read_model_file(path)
+    cfg = config_from_dict(state["config"])
+    model = build_model(cfg)
+    model.load_state_dict(state["ema" if weights == "ema" else "model"])  # model.pt keeps raw weights as "model"
+    model.to(device).eval().requires_grad_(False)
+    return TrainedModel(model, cfg, build_diffusion(cfg), weights, int(state.get("step", 0)), Path(path))

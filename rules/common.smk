@@ -164,7 +164,7 @@ def sample_launcher(wildcards):
     return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(exp_gpus(wildcards), 1)} -m jointdiff"
 
 
-def reference_classifier_input(wildcards):
-    if not config["evaluation"]["reference_classifier"]:
+def independent_classifier_input(wildcards):
+    if not config["evaluation"]["independent_classifier"]:
         return []
-    return f"{RESULTS}/reference_classifiers/{exp_cfg(wildcards).dataset}.pt"
+    return f"{RESULTS}/independent_classifiers/{exp_cfg(wildcards).dataset}.pt"

@@ -79,20 +79,20 @@ rule fid_paper_protocol:
         "--protocol paper {params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
 
 
-rule reference_classifier:
+rule independent_classifier:
     input:
         manifest=manifest_path("{dataset}"),
     output:
-        model=f"{RESULTS}/reference_classifiers/{{dataset}}.pt",
+        model=f"{RESULTS}/independent_classifiers/{{dataset}}.pt",
     log:
-        f"logs/evaluate/reference_classifier_{{dataset}}.log",
+        f"logs/evaluate/independent_classifier_{{dataset}}.log",
     params:
         dataroot=lambda wc, input: dataroot_of(input.manifest),
     threads: config["train"]["threads"]
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff reference-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
+        "jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
         "--out {output.model} > {log} 2>&1"
 
 
@@ -100,18 +100,18 @@ rule guided_score:
     input:
         samples=rules.sample_guided.output.samples,
         model=rules.train.output.model,
-        reference=reference_classifier_input,
+        judge=independent_classifier_input,
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/guided_{{weights}}_alpha{{alpha}}.json",
     log:
         f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
-        reference=lambda wc, input: f"--reference-classifier {input.reference}" if input.reference else "",
+        judge=lambda wc, input: f"--independent-classifier {input.judge}" if input.judge else "",
         device=exp_device,
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff score --samples {input.samples} --model {input.model} {params.reference} "
+        "jointdiff score --samples {input.samples} --model {input.model} {params.judge} "
         "--device {params.device} --out {output.metrics} > {log} 2>&1"

@@ -23,6 +23,13 @@ TINY_FLAGS = ["--dataset", "digits", "--num_channels", "32", "--num_res_blocks",
               "--num_workers", "0", "--plot_interval", "0", "--checkpoint_minutes", "0"]
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that need the trained model (a minute of training) are slow: `make test-fast` leaves them out."""
+    for item in items:
+        if "trained_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory) -> Path:
     from jointdiff.data.prepare import prepare_dataset

@@ -8,7 +8,7 @@ import torch
 
 from jointdiff.cli import main
 from jointdiff.data.loaders import load_split
-from jointdiff.trained import load_trained
+from jointdiff.model import load_trained
 
 torch.set_num_threads(1)
 

@@ -6,14 +6,14 @@ import sys
 import pytest
 import torch
 
-from jointdiff.augment import AUGMENTATION_SETTINGS, ClassifierAugmentation, build_augmentation
+from jointdiff.train.augment import AUGMENTATION_SETTINGS, ClassifierAugmentation, build_augmentation
 from jointdiff.config import PAPER_AUGMENTATIONS, load_config
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core CPU: extra threads cost more than they save
 
 
 def test_empty_list_is_identity_without_importing_kornia():
-    code = ("import sys, torch; from jointdiff.augment import ClassifierAugmentation as A; "
+    code = ("import sys, torch; from jointdiff.train.augment import ClassifierAugmentation as A; "
             "x, y = torch.rand(3, 1, 4, 4), torch.rand(3, 2); a, b = A((), 4, 1)(x, y); "
             "assert a is x and b is y; assert 'kornia' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jointdiff.data import prepare_dataset
-from jointdiff.data.layout import CELEBA_FILES
+from jointdiff.data.specs import CELEBA_FILES
 from jointdiff.errors import DatasetError
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from jointdiff.data.images import convert_array, convert_channels, decode_image, resize_center_crop, to_signed
+from jointdiff.data.images import convert_array, convert_channels, decode_image, resize_center_crop
+from jointdiff.images import from_uint8
 
 
-def test_to_signed_maps_uint8_onto_minus_one_to_one():
-    x = to_signed(torch.tensor([0, 128, 255], dtype=torch.uint8))
+def test_from_uint8_maps_uint8_onto_minus_one_to_one():
+    x = from_uint8(torch.tensor([0, 128, 255], dtype=torch.uint8))
     assert x.dtype == torch.float32 and x[0] == -1 and x[2] == 1 and abs(float(x[1])) < 0.01
 
 

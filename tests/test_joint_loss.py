@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from jointdiff.config import load_config
 from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule
-from jointdiff.joint_loss import joint_loss
+from jointdiff.train.joint_loss import joint_loss
 from jointdiff.model import build_model
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core CPU: extra threads cost more than they save
@@ -160,7 +160,7 @@ def test_plain_diffusion_baseline_has_no_classifier_term():
 
 @pytest.mark.parametrize("noised", [False, True])
 def test_paper_augmentation_runs_end_to_end(noised):
-    from jointdiff.augment import build_augmentation
+    from jointdiff.train.augment import build_augmentation
 
     model, cfg = tiny_model("--classifier_augmentation paper")
     x0, y = torch.rand(8, 1, 16, 16) * 2 - 1, torch.randint(0, 10, (8,))

@@ -15,9 +15,10 @@ from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixture
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.metrics import fid as fid_module
 from jointdiff.metrics.features import UInt8Images
-from jointdiff.metrics.fid import (KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_KID_MEAN, KEY_KID_STD,
-                                   KEY_N_REFERENCE, KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_RECALL,
-                                   KEY_REFERENCE, KEY_SAMPLES, KEY_SMOKE, KEY_WEIGHTS, compute_fidelity)
+from jointdiff.keys import (KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_KID_MEAN, KEY_KID_STD, KEY_N_REFERENCE,
+                            KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES,
+                            KEY_SMOKE, KEY_WEIGHTS)
+from jointdiff.metrics.fid import compute_fidelity
 from jointdiff.metrics.inception import resolve_inception_weights
 from jointdiff.metrics.protocols import PROTOCOLS, Protocol
 from jointdiff.metrics.reference import ReferenceImages

@@ -4,8 +4,8 @@ sample's noise from its own generator only."""
 import pytest
 import torch
 
-from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule, space_timesteps
-from jointdiff.samplers import make_generators, randn_per_sample, sample_loop
+from jointdiff.diffusion import (GaussianDiffusion, make_beta_schedule, make_generators, randn_per_sample, sample_loop,
+                                 space_timesteps)
 from jointdiff.unet import UNetModel
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core CPU: extra threads cost more than they save
@@ -41,9 +41,9 @@ def gaussian_eps_fn(diffusion):
     {},                                        # the paper's T-step ancestral sampler
     {"steps": 10},                             # respaced
     {"steps": 10, "variance": "fixedsmall"},
-    {"method": "ddim", "steps": 10},
-    {"method": "ddim", "steps": 25, "eta": 1.0},
-    {"method": "ddim", "eta": 0.5, "clip_x0": True},
+    {"sampler": "ddim", "steps": 10},
+    {"sampler": "ddim", "steps": 25, "eta": 1.0},
+    {"sampler": "ddim", "eta": 0.5, "clip_x0": True},
 ])
 def test_true_eps_recovers_x0(diffusion, kwargs):
     x0 = torch.rand(3, 1, 4, 4) * 1.8 - 0.9
@@ -76,15 +76,15 @@ def test_start_arguments_are_checked(diffusion):
         sample_loop(eps_fn, diffusion, make_generators([0]), (1, 1), t_start=10)
     with pytest.raises(ValueError, match="t_start"):
         sample_loop(eps_fn, diffusion, make_generators([0]), (1, 1), x_start=torch.zeros(1, 1), t_start=T)
-    with pytest.raises(ValueError, match="method"):
-        sample_loop(eps_fn, diffusion, make_generators([0]), (1, 1), method="euler")
+    with pytest.raises(ValueError, match="sampler"):
+        sample_loop(eps_fn, diffusion, make_generators([0]), (1, 1), sampler="euler")
 
 
 def test_ddim_eta1_is_ancestral_with_fixed_small_variance(diffusion):
     """Same noise, same process: DDIM(η=1) over every step equals ancestral sampling with σ²_t = β̃_t."""
     eps_fn = gaussian_eps_fn(diffusion)
     seeds = range(16)
-    ddim = sample_loop(eps_fn, diffusion, make_generators(seeds), (16, 1), method="ddim", eta=1.0)
+    ddim = sample_loop(eps_fn, diffusion, make_generators(seeds), (16, 1), sampler="ddim", eta=1.0)
     ancestral = sample_loop(eps_fn, diffusion, make_generators(seeds), (16, 1), variance="fixedsmall")
     torch.testing.assert_close(ddim, ancestral, atol=1e-5, rtol=1e-5)
 
@@ -92,13 +92,13 @@ def test_ddim_eta1_is_ancestral_with_fixed_small_variance(diffusion):
 def test_samplers_agree_in_distribution_on_gaussian_data(diffusion):
     n = 2000
     eps_fn = gaussian_eps_fn(diffusion)
-    ddim = sample_loop(eps_fn, diffusion, make_generators(range(n)), (n, 1), method="ddim", eta=1.0)
+    ddim = sample_loop(eps_fn, diffusion, make_generators(range(n)), (n, 1), sampler="ddim", eta=1.0)
     ancestral = sample_loop(eps_fn, diffusion, make_generators(range(n, 2 * n)), (n, 1), variance="fixedsmall")
     assert ddim.mean().item() == pytest.approx(ancestral.mean().item(), abs=0.03)  # ~3 standard errors
     assert ddim.std().item() == pytest.approx(ancestral.std().item(), abs=0.02)
     # the paper's fixed-large sampler and the deterministic DDIM both land near the data (T = 100 is coarse)
     for out in (sample_loop(eps_fn, diffusion, make_generators(range(n)), (n, 1)),
-                sample_loop(eps_fn, diffusion, make_generators(range(n)), (n, 1), method="ddim", steps=50)):
+                sample_loop(eps_fn, diffusion, make_generators(range(n)), (n, 1), sampler="ddim", steps=50)):
         assert out.mean().item() == pytest.approx(MEAN, abs=0.03)
         assert out.std().item() == pytest.approx(STD, abs=0.04)
 

@@ -1,4 +1,5 @@
-"""Sampling commands: seeds, guidance by the joint classifier (its sign, and that it steers), counterfactuals, errors."""
+"""Sampling commands: seeds, guidance by the joint classifier (its sign, and that it steers), counterfactuals,
+errors."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ import torch
 from conftest import REPO, TINY_FLAGS, subprocess_env
 from jointdiff.cli import main
 from jointdiff.config import load_config
+from jointdiff.choices import GUIDANCE_METHODS
+from jointdiff.cli import build_parser
 from jointdiff.diffusion import build_diffusion
-from jointdiff.commands.sample import GUIDANCE_METHODS
-from jointdiff.counterfactual import predict
-from jointdiff.guidance import METHODS, GuidanceSettings, shift_toward_target, target_loss, x_space_guided_eps
 from jointdiff.images import from_uint8, save_npz, to_uint8
-from jointdiff.model import build_model
-from jointdiff.sampling import attribute_targets, sample_batch
-from jointdiff.trained import load_trained
+from jointdiff.metrics.samples import load_sample_images
+from jointdiff.model import build_model, head_predict, load_trained
+from jointdiff.sample.generate import sample_batch
+from jointdiff.sample.guidance import GUIDANCE, shift_toward_target, target_loss
+from jointdiff.sample.settings import SamplingSettings
+from jointdiff.sample.targets import attribute_targets
 
 torch.set_num_threads(1)
 
@@ -46,7 +49,7 @@ def test_guidance_step_descends_the_target_loss():
             return target_loss(model.head(encoding.h, encoding.hs, torch.zeros_like(t)), targets, False).item()
 
     before = loss_of(enc)
-    shifted = shift_toward_target(model, enc, t, targets, GuidanceSettings(alpha=1e-2), multi_label=False)
+    shifted = shift_toward_target(model, enc, t, targets, SamplingSettings(alpha=1e-2), multi_label=False)
     assert loss_of(shifted) < before
     assert shifted.emb is enc.emb and len(shifted.hs) == len(enc.hs)
 
@@ -67,7 +70,7 @@ def test_x_space_guidance_points_eps_up_the_target_loss(method, multi_label):
     diffusion = build_diffusion(cfg)
     x, t = torch.randn(6, cfg.resolved_channels(), 16, 16), torch.full((6,), 40)
     targets = (torch.rand(6, 40) > 0.5).float() if multi_label else torch.arange(6) % 10
-    settings = GuidanceSettings(alpha=1.0, method=method)
+    settings = SamplingSettings(alpha=1.0, guidance=method)
 
     def loss_at(x_t) -> float:
         with torch.no_grad():
@@ -76,13 +79,16 @@ def test_x_space_guidance_points_eps_up_the_target_loss(method, multi_label):
             return target_loss(model.head(enc.h, enc.hs, torch.zeros_like(t)), targets, multi_label).item()
 
     with torch.no_grad():
-        correction = x_space_guided_eps(model, diffusion, x, t, targets, settings, multi_label) - model(x, t)
+        correction = GUIDANCE[method](model, diffusion, x, t, targets, settings, multi_label) - model(x, t)
     step = 1e-2 * correction / correction.norm()
     assert loss_at(x - step) < loss_at(x) < loss_at(x + step)
 
 
 def test_cli_offers_every_guidance_method():
-    assert GUIDANCE_METHODS == METHODS
+    parser = build_parser("sample")
+    sample_parser = parser._subparsers._group_actions[0].choices["sample"]
+    offered = next(a.choices for a in sample_parser._actions if a.dest == "guidance")
+    assert tuple(offered) == GUIDANCE_METHODS == tuple(GUIDANCE)
 
 
 def test_attribute_targets_turn_one_attribute_off_then_on():
@@ -105,17 +111,16 @@ def test_attribute_guided_samples_are_scored_on_their_attribute(tmp_path):
     torch.save({"model": state, "ema": state, "config": cfg.to_dict(), "step": 0}, model_file)
     trained = load_trained(model_file)
     targets = attribute_targets((torch.rand(50, 40) > 0.5).long(), attribute=31, per_value=3)
-    settings = {"sampler": "ddim", "steps": 3, "eta": 0.0, "clip_x0": True, "alpha": 10.0, "guidance": "x0",
-                "head_t": "zero", "guide_until": 1.0, "normalize_grad": False, "weights": "ema"}
+    settings = SamplingSettings(sampler="ddim", steps=3, clip_x0=True, alpha=10.0, guidance="x0")
     x = sample_batch(trained, list(range(6)), targets, settings, torch.device("cpu"))
     samples = tmp_path / "smiling.npz"
     save_npz(samples, images=to_uint8(x).numpy(), labels=targets.numpy(), seeds=np.arange(6),
-             alpha=np.asarray(10.0), settings=np.asarray(json.dumps(settings)), attribute=np.asarray(31))
+             alpha=np.asarray(10.0), settings=np.asarray(json.dumps(settings.to_dict())), attribute=np.asarray(31))
     out = tmp_path / "score.json"
     assert main(["score", "--samples", str(samples), "--model", str(model_file), "--out", str(out),
                  "--device", "cpu"]) == 0
     score = json.loads(out.read_text())
-    pred = predict(trained.model, from_uint8(np.load(samples)["images"]), multi_label=True)
+    pred = head_predict(trained.model, from_uint8(load_sample_images(samples)), multi_label=True)
     assert score["attribute"] == 31 and score["n"] == 6
     assert score["own_head_target_accuracy"] == pytest.approx(float((pred[:, 31] == targets[:, 31]).float().mean()))
     assert set(score["own_head_per_class"]) == {"off", "on"}

@@ -28,7 +28,7 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*?/rule_(\w+)/", output))
     rules = set(submitted.values())
     assert {"train", "sample_unconditional", "sample_guided", "accuracy", "fid_standard", "counterfactual",
-            "guided_score", "reference_classifier"} <= rules, rules
+            "guided_score", "independent_classifier"} <= rules, rules
     assert not rules & {"table_fid", "figure_samples"}  # report rules stay local
     for job_id, rule in submitted.items():
         assert slurm_cluster.finished_state(job_id) == "COMPLETED", (job_id, rule)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import BIN, TINY_FLAGS, subprocess_env
-from jointdiff.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
+from jointdiff.train.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
 
 
 def train_command(root: Path, run_dir: Path, *extra: str, nproc: int = 0) -> list[str]:
@@ -78,7 +78,7 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 def _step_gradients(world_size: int, rank: int) -> dict[str, torch.Tensor]:
     from jointdiff import distributed as jd_dist
     from jointdiff.config import load_config
-    from jointdiff.crossrank_batchnorm import convert_to_crossrank
+    from jointdiff.train.crossrank_batchnorm import convert_to_crossrank
     from jointdiff.diffusion import build_diffusion
     from jointdiff.model import build_model
     from jointdiff.train import TrainStep

@@ -12,12 +12,12 @@ originals, the counterfactuals, the classifier's prediction on each, and a figur
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-from jointdiff.commands.sample import add_sampler_arguments, check_sampler_arguments, sampler_settings
+from jointdiff.commands.sample import add_run_arguments, check_run_arguments
 from jointdiff.errors import UserError
+from jointdiff.sample.settings import SamplingSettings, add_sampling_arguments
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +34,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attribute", type=int, default=31, metavar="K",
                    help="multi-label: the attribute to flip (CelebA 31 = Smiling)")
     g.add_argument("--seed", type=int, default=0, help="picks the test images and the noise")
-    add_sampler_arguments(p)
-    p.set_defaults(alpha=1000.0)
+    add_sampling_arguments(p, alpha=1000.0)
+    add_run_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sampler_arguments(args)
+    settings = SamplingSettings.from_args(args)
+    check_run_arguments(args)
     if args.num_images < 1 or not 0 < args.t_fraction <= 1:
         raise UserError("--num-images must be >= 1 and --t-fraction in (0, 1]")
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
 
-    import numpy as np
     import torch
 
-    from jointdiff.counterfactual import explain, pick_targets
     from jointdiff.data.loaders import load_split
-    from jointdiff.images import save_grid, save_npz, to_uint8
-    from jointdiff.trained import load_trained, resolve_device
+    from jointdiff.distributed import resolve_device
+    from jointdiff.model import load_trained
+    from jointdiff.sample.counterfactual import explain, save_counterfactuals
+    from jointdiff.sample.targets import counterfactual_targets
 
     device = resolve_device(args.device)
-    trained = load_trained(args.model, args.weights, device)
+    trained = load_trained(args.model, settings.weights, device)
     cfg = trained.cfg
     if trained.model.head is None:
         raise UserError(f"{args.model} was trained without the classifier head; counterfactuals need it")
@@ -64,23 +65,14 @@ def run(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     indices = torch.randperm(len(test), generator=gen)[:args.num_images]
     x0, labels = test.get_batch(indices)
-    targets = pick_targets(labels, args.target, args.attribute, cfg.resolved_num_classes(),
-                           cfg.multi_label_classifier)
+    targets = counterfactual_targets(labels, args.target, args.attribute, cfg.resolved_num_classes(),
+                                     cfg.multi_label_classifier)
     t_star = max(1, round(args.t_fraction * (trained.diffusion.num_timesteps - 1)))
-    result = explain(trained, x0, targets, t_star, sampler_settings(args), seeds=indices.tolist(),
-                     batch_size=args.batch_size)
+    result = explain(trained, x0, targets, t_star, settings, seeds=indices.tolist(), batch_size=args.batch_size)
 
-    settings = sampler_settings(args) | {"model": str(args.model), "t_star": t_star, "target": args.target,
-                                        "attribute": args.attribute}
-    originals, counterfactuals = to_uint8(x0).numpy(), to_uint8(result["x"]).numpy()
-    save_npz(out, originals=originals, counterfactuals=counterfactuals,
-             source_labels=labels.numpy(), target_labels=targets.numpy(),
-             pred_original=result["pred_original"].numpy(), pred_counterfactual=result["pred_counterfactual"].numpy(),
-             test_indices=indices.numpy(), t_star=np.asarray(t_star), alpha=np.asarray(args.alpha),
-             settings=np.asarray(json.dumps(settings)))
-    difference = np.abs(counterfactuals.astype(np.int16) - originals.astype(np.int16)).astype(np.uint8)
-    rows = np.stack([originals, counterfactuals, difference], axis=1).reshape(-1, *originals.shape[1:])
-    save_grid(rows, out.with_suffix(".png"), nrow=3)  # one row per image: original | counterfactual | |diff|
+    recorded = settings.to_dict() | {"model": str(args.model), "t_star": t_star, "target": args.target,
+                                     "attribute": args.attribute}
+    save_counterfactuals(out, x0, labels, targets, indices, t_star, result, recorded)
     flipped = float((result["pred_counterfactual"] == targets).float().mean()) if targets.dim() == 1 else None
     log.info("wrote %s; %s of counterfactuals classified as their target", out,
              "n/a" if flipped is None else f"{flipped:.1%}")

@@ -20,6 +20,7 @@ import json
 import logging
 from pathlib import Path
 
+from jointdiff.choices import DEVICES
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.metrics.protocols import PROTOCOLS, get_protocol
@@ -64,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (default: fid-helper's, offline)")
     g = p.add_argument_group("output and performance")
     g.add_argument("--out", type=Path, metavar="FILE.json", help="metric file to write (default: print the JSON)")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where Inception runs")
+    g.add_argument("--device", default="auto", choices=DEVICES, help="where Inception runs")
     g.add_argument("--batch-size", default=64, type=_positive_int, metavar="N", help="images per Inception batch")
 
 

@@ -14,15 +14,14 @@ OUT (uint8 NHWC `images`, `labels` = target class or -1 — or the target attrib
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import shutil
 from pathlib import Path
 
+from jointdiff.choices import DEVICES
 from jointdiff.errors import UserError
-
-GUIDANCE_METHODS = ("representation", "x0", "input")  # = jointdiff.guidance.METHODS, spelt out to keep torch unloaded
+from jointdiff.sample.settings import SamplingSettings, add_sampling_arguments
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +40,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared with `jointdiff counterfactual`."""
-    g = p.add_argument_group("sampler")
-    g.add_argument("--weights", default="ema", choices=("ema", "raw"), help="which weights to sample from")
-    g.add_argument("--sampler", default="ancestral", choices=("ancestral", "ddim"),
-                   help="ancestral (the paper's, fixed-large variance) or ddim")
-    g.add_argument("--steps", type=int, default=0, metavar="N", help="sampler steps; 0 = all T (the paper's)")
-    g.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
-    g.add_argument("--clip-x0", action="store_true", help="clip the predicted x0 to [-1, 1] at every step")
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Batch size and device: how the work runs, not what it makes (shared with `jointdiff counterfactual`)."""
+    g = p.add_argument_group("performance")
     g.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    g = p.add_argument_group("guidance by the joint classifier (jointdiff/guidance.py)")
-    g.add_argument("--alpha", type=float, default=0.0, metavar="A",
-                   help="step size alpha (the authors' sampling_lr; the guidance scale for x0/input); 0 = unguided")
-    g.add_argument("--guidance", default="representation", choices=GUIDANCE_METHODS,
-                   help="representation: the paper's shift of the encoder activations; x0: the head on the "
-                        "denoiser's clean estimate, gradient to x_t (steers on digits, issue 5); input: the head "
-                        "on x_t itself")
-    g.add_argument("--head-t", default="zero", choices=("zero", "t"),
-                   help="timestep fed to the head during guidance (zero: as it was trained)")
-    g.add_argument("--guide-until", type=float, default=1.0, metavar="F",
-                   help="guide only while t < F*T (1 = every step)")
-    g.add_argument("--normalize-grad", action="store_true", help="unit-RMS gradients per sample")
-
-
-def check_sampler_arguments(args: argparse.Namespace) -> None:
-    if args.steps < 0 or args.batch_size < 1:
-        raise UserError("--steps must be >= 0 and --batch-size >= 1")
-    if args.alpha < 0 or not 0 < args.guide_until <= 1 or args.eta < 0:
-        raise UserError("--alpha and --eta must be >= 0 and --guide-until in (0, 1]")
+    g.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,19 +58,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="guided, attribute models (CelebA): N samples with attribute K off, then N with it on; the "
                         "other attributes of each target are a real training image's (needs --dataroot)")
     g.add_argument("--dataroot", metavar="DIR", help="with --attribute: the data root holding the model's dataset")
-    add_sampler_arguments(p)
+    add_sampling_arguments(p)
+    add_run_arguments(p)
 
 
-def sampler_settings(args: argparse.Namespace) -> dict:
-    """The sampler options as saved beside every output."""
-    return {"weights": args.weights, "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
-            "clip_x0": args.clip_x0, "alpha": args.alpha, "guidance": args.guidance, "head_t": args.head_t,
-            "guide_until": args.guide_until, "normalize_grad": args.normalize_grad}
+def check_run_arguments(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
 
 
 def run(args: argparse.Namespace) -> int:
     # --- check everything cheap before loading anything --------------------------------------------------------
-    check_sampler_arguments(args)
+    settings = SamplingSettings.from_args(args)
+    check_run_arguments(args)
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
@@ -106,16 +80,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--classes and --attribute need --per-class N with N >= 1")
     if args.attribute is not None and not args.dataroot:
         raise UserError("--attribute takes its target vectors from the training split: give --dataroot")
-    if args.seeds is not None and args.alpha > 0:
+    if args.seeds is not None and settings.guided:
         raise UserError("--alpha guides toward targets: use it with --classes or --attribute, not --seeds")
 
     import numpy as np
 
     from jointdiff import distributed as jd_dist
-    from jointdiff.images import save_grid, save_npz
-    from jointdiff.sampling import SampleRequest, generate
     from jointdiff.config import config_from_dict
-    from jointdiff.trained import load_trained, read_model_file
+    from jointdiff.model import load_trained, read_model_file
+    from jointdiff.sample.generate import SampleRequest, generate, join_parts, save_samples
+    from jointdiff.sample.targets import parse_classes
 
     cfg = config_from_dict(read_model_file(args.model)["config"])
     if args.seeds is not None:
@@ -131,27 +105,19 @@ def run(args: argparse.Namespace) -> int:
             labels = training_attribute_targets(cfg, args).numpy()
         seeds = list(range(len(labels)))
 
-    # --- sample, sharded over processes, resumable by seed batch ------------------------------------------------------
+    # --- sample, sharded over processes, resumable by seed batch --------------------------------------------------
     info = jd_dist.init_distributed(args.device)
-    trained = load_trained(args.model, args.weights, info.device)
-    request = SampleRequest(seeds=seeds, labels=labels.tolist(), batch_size=args.batch_size,
-                            settings=sampler_settings(args))
+    trained = load_trained(args.model, settings.weights, info.device)
+    request = SampleRequest(seeds=seeds, labels=labels.tolist(), batch_size=args.batch_size, settings=settings)
     parts_dir = out.with_suffix(".parts")
     generate(trained, request, parts_dir, info)
     jd_dist.barrier()
 
-    # --- rank 0 joins the parts into the output ------------------------------------------------------------------------
+    # --- rank 0 joins the parts into the output --------------------------------------------------------------------
     if info.is_main:
-        parts = sorted(parts_dir.glob("batch-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
-        images = np.concatenate([np.load(p)["images"] for p in parts])
-        assert len(images) == len(seeds), f"{len(images)} images for {len(seeds)} seeds"
-        settings = request.settings | {"model": str(args.model), "step": trained.step}
-        extra = {} if args.attribute is None else {"attribute": np.asarray(args.attribute)}
-        save_npz(out, images=images, labels=labels, seeds=np.asarray(seeds), alpha=np.asarray(args.alpha),
-                 settings=np.asarray(json.dumps(settings)), **extra)
-        nrow = args.per_class if args.seeds is None and args.per_class <= 16 else 10
-        shown = images[:nrow * 10] if args.seeds is not None else images
-        save_grid(shown, out.with_suffix(".png"), nrow=min(nrow, 16))
+        images = join_parts(parts_dir, len(seeds))
+        save_samples(out, images, labels, seeds, settings.to_dict() | {"model": str(args.model), "step": trained.step},
+                     attribute=args.attribute, per_class=0 if args.seeds is not None else args.per_class)
         shutil.rmtree(parts_dir)
         log.info("wrote %d samples to %s", len(images), out)
     jd_dist.cleanup()
@@ -167,24 +133,7 @@ def training_attribute_targets(cfg, args: argparse.Namespace):
         raise UserError(f"--attribute {args.attribute} out of range: the model has {cfg.resolved_num_classes()} "
                         "attributes")
     from jointdiff.data.loaders import load_split
-    from jointdiff.sampling import attribute_targets
+    from jointdiff.sample.targets import attribute_targets
 
     train = load_split(cfg.dataset, args.dataroot, "train", in_memory=False)
     return attribute_targets(train.labels, args.attribute, args.per_class)
-
-
-def parse_classes(text: str, num_classes: int, multi_label: bool) -> list[int]:
-    """'all' or '0,3,7' → class indices, each checked against the model's number of classes."""
-    if multi_label:
-        raise UserError("this model is multi-label (attributes): guide it with --attribute K, or flip an attribute "
-                        "with `jointdiff counterfactual`")
-    if text.strip().lower() == "all":
-        return list(range(num_classes))
-    try:
-        classes = [int(c) for c in text.split(",")]
-    except ValueError:
-        raise UserError(f"--classes expects 'all' or a comma list of integers, got {text!r}")
-    bad = [c for c in classes if not 0 <= c < num_classes]
-    if bad:
-        raise UserError(f"--classes {bad} out of range: the model has {num_classes} classes (0..{num_classes - 1})")
-    return classes

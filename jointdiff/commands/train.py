@@ -18,6 +18,7 @@ import logging
 import os
 from pathlib import Path
 
+from jointdiff.choices import DEVICES
 from jointdiff.commands.experiment_options import add_config_flags, flags_from_args
 from jointdiff.config import load_config
 from jointdiff.errors import UserError
@@ -30,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="YAML", help="experiment file (flags on the command line override it)")
     g.add_argument("--run-dir", metavar="DIR", required=True, help="checkpoints, train_log.jsonl, progress grids")
     g.add_argument("--out", metavar="FILE", required=True, help="final model file (raw + EMA weights + config)")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
+    g.add_argument("--device", default="auto", choices=DEVICES, help="where to train")
     g.add_argument("--log-interval", type=int, default=0, metavar="STEPS",
                    help="steps between log lines (default: validation_interval)")
     g.add_argument("--stop-after-steps", type=int, default=0, metavar="STEPS",

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from jointdiff.data.images import decode_image, to_signed
+from jointdiff.data.images import decode_image
+from jointdiff.images import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,12 @@ class InMemoryDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_signed(self.images[index]), self.labels[index]
+        return from_uint8(self.images[index]), self.labels[index]
 
     def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x float32 [B x C x H x W] in [-1, 1] and y for the given indices, on the dataset's device."""
         indices = indices.to(self.images.device)
-        return to_signed(self.images[indices]), self.labels[indices]
+        return from_uint8(self.images[indices]), self.labels[indices]
 
     def to(self, device: torch.device | str) -> InMemoryDataset:
         """The same data on `device` (a GPU copy makes get_batch free of host-to-device copies)."""
@@ -66,7 +67,7 @@ class ImageFileDataset(Dataset):
         return decode_image(self.paths[index], self.image_size, self.channels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_signed(self.read(index)), self.labels[index]
+        return from_uint8(self.read(index)), self.labels[index]
 
 
 class _Uint8Images(Dataset):

@@ -1,4 +1,4 @@
-"""Image shape and value conversions shared by every dataset: resize, channels, uint8 <-> [-1, 1].
+"""Image shape conversions shared by every dataset: resize and channels (uint8 in, uint8 out).
 
 Arrays (MNIST, CIFAR, ...) are converted all at once with torch; image files (CelebA, folder) one by one with
 PIL. Both resize the shorter side to the target with bilinear, antialiased filtering and then crop the centre,
@@ -84,7 +84,3 @@ def decode_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
     pixels = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
     return pixels.view(size, size, channels).permute(2, 0, 1).contiguous()
 
-
-def to_signed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 -> float32 in [-1, 1] (the library's image convention)."""
-    return images.float().div_(127.5).sub_(1.0)

@@ -17,28 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jointdiff.data.specs import get_spec
+
 MANIFEST = "manifest.json"
-
-_MNIST_FILES = ("train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                "t10k-labels-idx1-ubyte (gunzipped)")
-CELEBA_FILES = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
-                "list_landmarks_align_celeba.txt", "list_eval_partition.txt")
-
-# How to place the downloadable datasets' files by hand; {dir} is <root>/<name>.
-_MANUAL = {
-    "MNIST": f"put {_MNIST_FILES} from https://ossci-datasets.s3.amazonaws.com/mnist/ in {{dir}}/raw/",
-    "FashionMNIST": f"put {_MNIST_FILES} from https://github.com/zalandoresearch/fashion-mnist in {{dir}}/raw/",
-    "SVHN": "put train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ in {dir}/",
-    "CIFAR10": "extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz in {dir}/ "
-               "(giving {dir}/cifar-10-batches-py/)",
-    "CIFAR100": "extract https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz in {dir}/ "
-                "(giving {dir}/cifar-100-python/)",
-    "CelebA": "download from the CelebA page (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html, its Google Drive "
-              f"folder) the files {', '.join(CELEBA_FILES)} and img_align_celeba.zip; put the five text files in "
-              "{dir}/celeba/ and extract the zip there, giving {dir}/celeba/img_align_celeba/000001.jpg ... "
-              "202599.jpg",
-}
-
 
 def dataset_dir(name: str, root: str | Path) -> Path:
     return Path(root) / name
@@ -49,8 +30,8 @@ def manifest_path(name: str, root: str | Path) -> Path:
 
 
 def manual_steps(name: str, root: str | Path) -> str:
-    """What to do by hand to place a torchvision dataset's files, with the real directory filled in."""
-    return _MANUAL[name].format(dir=dataset_dir(name, root))
+    """What to do by hand to place a dataset's files (its spec's `placement`), with the real directory filled in."""
+    return get_spec(name).placement.format(dir=dataset_dir(name, root))
 
 
 def prepare_command(name: str, root: str | Path, download: bool = True) -> str:

@@ -23,6 +23,9 @@ class DatasetSpec:
     # Images per official split; empty where the user's data decides (folder). A split missing here but asked
     # for ('valid', 'train_minus_valid') is carved from 'train' by the loaders.
     split_sizes: tuple[tuple[str, int], ...] = ()
+    # How to put the files in place by hand (a cluster without internet); {dir} stands for <root>/<name>.
+    # Every downloadable dataset needs one: `register` refuses a spec without it.
+    placement: str = ""
 
     @property
     def official_splits(self) -> tuple[str, ...]:
@@ -36,8 +39,11 @@ DATASETS: dict[str, DatasetSpec] = {}
 
 
 def register(spec: DatasetSpec) -> None:
+    """Add a dataset; its source (how to fetch and read it) is registered in `sources.py`."""
     assert spec.name.lower() not in {k.lower() for k in DATASETS}, f"dataset {spec.name} registered twice"
     assert spec.channels in (1, 3) and spec.image_size > 0 and spec.num_classes > 0
+    assert not spec.downloadable or "{dir}" in spec.placement, (
+        f"dataset {spec.name}: a downloadable dataset needs `placement`, the manual steps naming {{dir}}")
     DATASETS[spec.name] = spec
 
 
@@ -49,22 +55,42 @@ def get_spec(name: str) -> DatasetSpec:
     raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
 
 
+_MNIST_FILES = ("train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                "t10k-labels-idx1-ubyte (gunzipped)")
+CELEBA_FILES = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
+                "list_landmarks_align_celeba.txt", "list_eval_partition.txt")
+
 register(DatasetSpec("digits", 16, 1, 10, False, True,
                      "scikit-learn's bundled 8x8 handwritten digits (1,797 images), upscaled to 16x16; offline",
-                     (("train", 1437), ("test", 360))))
+                     (("train", 1437), ("test", 360)),
+                     placement="nothing to place: `jointdiff prepare` writes {dir}/digits.npz from scikit-learn"))
 register(DatasetSpec("MNIST", 28, 1, 10, False, True, "MNIST handwritten digits",
-                     (("train", 60_000), ("test", 10_000))))
+                     (("train", 60_000), ("test", 10_000)),
+                     placement=f"put {_MNIST_FILES} from https://ossci-datasets.s3.amazonaws.com/mnist/ in "
+                               "{dir}/raw/"))
 register(DatasetSpec("FashionMNIST", 28, 1, 10, False, True, "Fashion-MNIST clothing images",
-                     (("train", 60_000), ("test", 10_000))))
+                     (("train", 60_000), ("test", 10_000)),
+                     placement=f"put {_MNIST_FILES} from https://github.com/zalandoresearch/fashion-mnist in "
+                               "{dir}/raw/"))
 register(DatasetSpec("SVHN", 32, 3, 10, False, True, "Street View House Numbers (train/test; 'extra' unused)",
-                     (("train", 73_257), ("test", 26_032))))
+                     (("train", 73_257), ("test", 26_032)),
+                     placement="put train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
+                               "in {dir}/"))
 register(DatasetSpec("CIFAR10", 32, 3, 10, False, True, "CIFAR-10",
-                     (("train", 50_000), ("test", 10_000))))
+                     (("train", 50_000), ("test", 10_000)),
+                     placement="extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz in {dir}/ "
+                               "(giving {dir}/cifar-10-batches-py/)"))
 register(DatasetSpec("CIFAR100", 32, 3, 100, False, True, "CIFAR-100, fine labels",
-                     (("train", 50_000), ("test", 10_000))))
+                     (("train", 50_000), ("test", 10_000)),
+                     placement="extract https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz in {dir}/ "
+                               "(giving {dir}/cifar-100-python/)"))
 register(DatasetSpec("CelebA", 64, 3, 40, True, True,
                      "CelebA, 40 binary attributes, official splits, shorter side resized to 64 then centre crop",
-                     (("train", 162_770), ("valid", 19_867), ("test", 19_962))))
+                     (("train", 162_770), ("valid", 19_867), ("test", 19_962)),
+                     placement="download from the CelebA page (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html, "
+                               f"its Google Drive folder) the files {', '.join(CELEBA_FILES)} and "
+                               "img_align_celeba.zip; put the five text files in {dir}/celeba/ and extract the zip "
+                               "there, giving {dir}/celeba/img_align_celeba/000001.jpg ... 202599.jpg"))
 register(DatasetSpec("folder", 32, 3, 1, False, False,
                      "a user's own images, one sub-directory per class (ImageFolder layout); "
                      "image_size, in_channels and num_classes come from the config"))

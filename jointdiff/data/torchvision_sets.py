@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from jointdiff.data.layout import CELEBA_FILES, dataset_dir, how_to_prepare, manual_steps, prepare_command
+from jointdiff.data.layout import dataset_dir, how_to_prepare, manual_steps, prepare_command
 from jointdiff.data.raw import RawSplit
-from jointdiff.data.specs import get_spec
+from jointdiff.data.specs import CELEBA_FILES, get_spec
 from jointdiff.errors import DatasetError
 
 log = logging.getLogger(__name__)

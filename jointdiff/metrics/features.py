@@ -16,13 +16,10 @@ import torch
 from torch.utils.data import Dataset
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from jointdiff.errors import ConfigError, UserError
+from jointdiff.distributed import resolve_device
 from jointdiff.metrics.inception import FEATURE_EXTRACTOR, POOL3, InceptionWeights
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")  # torch-fidelity runs on "the" GPU (.cuda()) or the CPU
-
 
 class UInt8Images(Dataset):
     """A uint8 N×C×H×W tensor as torch-fidelity's input: item i is a 3×H×W uint8 tensor."""
@@ -51,22 +48,11 @@ def full_float32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cpu' and 'cuda' pass through if usable."""
-    if device not in DEVICES:
-        raise ConfigError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
-    return device
-
-
 def extract_inception_features(images: torch.Tensor, weights: InceptionWeights, *,
                                layers: Sequence[str] = (POOL3,), device: str = "auto",
                                batch_size: int = 64) -> dict[str, torch.Tensor]:
     """Features of uint8 `images` [N x C x H x W] -> {layer: float32 [N x D]} (pool3: D = 2048), on CPU."""
-    cuda = resolve_device(device) == "cuda"
+    cuda = resolve_device(device).type == "cuda"  # torch-fidelity runs on "the" GPU (.cuda()) or the CPU
     log.info("Inception features of %d images (%s, %s)", images.shape[0], weights.extractor_id,
              "cuda" if cuda else "cpu")
     with full_float32():

@@ -7,9 +7,9 @@ own metric functions on those features — the same maths `torch_fidelity.calcul
 checks the two agree) — so that the reference side can come from our cache (`reference.py`), keyed by the
 exact weights, which torch-fidelity's own cache is not.
 
-The result is one flat JSON-ready dict: metric values under the `KEY_*` names below, and the protocol fields
-that keep two kinds of FID apart (protocol, smoke, sample and reference counts, reference split and content
-hash, extractor and weights).
+The result is one flat JSON-ready dict: metric values under the `KEY_*` names of `jointdiff.keys`, and the
+protocol fields that keep two kinds of FID apart (protocol, smoke, sample and reference counts, reference split
+and content hash, extractor and weights).
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, k
 from torch_fidelity.metric_prc import (KEY_METRIC_F_SCORE, KEY_METRIC_PRECISION, KEY_METRIC_RECALL,
                                        prc_features_to_metric)
 
+from jointdiff.distributed import resolve_device
 from jointdiff.errors import ConfigError, UserError
-from jointdiff.metrics.features import extract_inception_features, resolve_device
+from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_ISC_MEAN, KEY_ISC_STD,
+                            KEY_KID_MEAN, KEY_KID_STD, KEY_METRICS, KEY_MIN_SAMPLES, KEY_N_REFERENCE, KEY_N_SAMPLES,
+                            KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL, KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES,
+                            KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE, KEY_TORCH_FIDELITY, KEY_WEIGHTS)
+from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import frechet_distance, gaussian_statistics
 from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
 from jointdiff.metrics.protocols import get_protocol
@@ -38,32 +43,6 @@ from jointdiff.metrics.reference import ReferenceImages, ReferenceStatistics, re
 from jointdiff.metrics.samples import check_uint8_images, load_sample_images, read_sample_settings
 
 log = logging.getLogger(__name__)
-
-# Metric values.
-KEY_FID = "fid"
-KEY_PRECISION = "precision"
-KEY_RECALL = "recall"
-KEY_F_SCORE = "f_score"
-KEY_KID_MEAN = "kid_mean"
-KEY_KID_STD = "kid_std"
-KEY_ISC_MEAN = "isc_mean"
-KEY_ISC_STD = "isc_std"
-# Protocol fields.
-KEY_PROTOCOL = "protocol"
-KEY_PROTOCOL_LABEL = "protocol_label"
-KEY_SMOKE = "smoke"
-KEY_METRICS = "metrics"
-KEY_N_SAMPLES = "n_samples"
-KEY_N_REFERENCE = "n_reference"
-KEY_MIN_SAMPLES = "min_samples"
-KEY_SAMPLES = "samples"
-KEY_WEIGHTS = "weights"   # model weights the samples came from ("raw" | "ema"), per the samples file; else None
-KEY_REFERENCE = "reference"
-KEY_FEATURE_EXTRACTOR = "feature_extractor"
-KEY_SETTINGS = "settings"
-KEY_STATISTICS_DTYPE = "statistics_dtype"
-KEY_DEVICE = "device"
-KEY_TORCH_FIDELITY = "torch_fidelity_version"
 
 PRC_NEIGHBORHOOD = 3      # k of the k-NN manifolds (Kynkäänniemi et al.; torch-fidelity's default)
 KID_SUBSETS = 100         # torch-fidelity's defaults
@@ -159,7 +138,7 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference:
     # Cheap checks first: names, dtypes, shapes, split and counts.
     selected = select_metrics(metrics)
     spec = get_protocol(protocol)
-    device = resolve_device(device)
+    device = resolve_device(device).type
     samples_path = None if isinstance(samples, torch.Tensor | np.ndarray) else str(samples)
     samples = load_sample_images(samples) if samples_path else check_uint8_images(samples, "samples")
     sample_settings = read_sample_settings(samples_path) if samples_path else None

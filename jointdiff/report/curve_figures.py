@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from jointdiff.errors import UserError
-from jointdiff.report import keys as K
+from jointdiff import keys as K
 from jointdiff.report.inputs import experiment_of, get_number, read_json, read_jsonl
 
 STYLE = {"ema": "-", "raw": "--"}
@@ -36,7 +36,7 @@ def finish(ax: Axes, xlabel: str, ylabel: str, *, log_y: bool = False) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 def alpha_sweep_figure(inputs: Sequence[Path], title: str | None) -> Figure:
-    """Target accuracy (own head solid, reference classifier dashed) against alpha, on a symlog axis (alpha 0
+    """Target accuracy (own head solid, independent classifier dashed) against alpha, on a symlog axis (alpha 0
     included)."""
     points: dict[str, list[tuple[float, float, float | None]]] = {}
     required = (K.KEY_ALPHA, K.KEY_OWN_TARGET_ACCURACY)
@@ -44,7 +44,7 @@ def alpha_sweep_figure(inputs: Sequence[Path], title: str | None) -> Figure:
         data = read_json(path, required)
         points.setdefault(experiment_of(data, path), []).append((
             get_number(data, K.KEY_ALPHA, path), get_number(data, K.KEY_OWN_TARGET_ACCURACY, path),
-            get_number(data, K.KEY_REFERENCE_TARGET_ACCURACY, path, optional=True)))
+            get_number(data, K.KEY_INDEPENDENT_TARGET_ACCURACY, path, optional=True)))
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
     for i, (experiment, rows) in enumerate(points.items()):
@@ -54,7 +54,7 @@ def alpha_sweep_figure(inputs: Sequence[Path], title: str | None) -> Figure:
         judged = [r for r in rows if r[2] is not None]
         if judged:
             ax.plot([r[0] for r in judged], [100 * r[2] for r in judged], "--s", color=colour(i),
-                    label=f"{experiment}: reference classifier")
+                    label=f"{experiment}: independent classifier")
     alphas = sorted({r[0] for rows in points.values() for r in rows})
     ax.set_xscale("symlog", linthresh=min((a for a in alphas if a > 0), default=1.0))
     ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
@@ -117,14 +117,14 @@ def noise_curve(data: dict[str, Any], weights: str, path: Path) -> tuple[list[fl
 
 def accuracy_vs_noise_figure(inputs: Sequence[Path], title: str | None) -> Figure:
     """Test accuracy against t/T, raw and EMA weights, one colour per experiment."""
-    required = tuple(f"{K.KEY_NOISE_CURVE}.{w}" for w in K.WEIGHTS)
+    required = tuple(f"{K.KEY_NOISE_CURVE}.{w}" for w in K.REPORT_WEIGHTS)
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
     for i, path in enumerate(inputs):
         data = read_json(path, required)
         experiment = experiment_of(data, path)
         head = {"zero": ", head fed t = 0", "t": ", head fed t"}.get(data.get(K.KEY_HEAD_T), "")
-        for weights in K.WEIGHTS:
+        for weights in K.REPORT_WEIGHTS:
             ax.plot(*noise_curve(data, weights, path), STYLE[weights], marker="o", markersize=3, color=colour(i),
                     label=f"{experiment} {weights}{head}")
     finish(ax, "noise level t / T", "test accuracy (%)")

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.images import grid
-from jointdiff.report import keys as K
+from jointdiff import keys as K
 from jointdiff.report.inputs import alpha_of, check_images, read_npz
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from jointdiff.errors import UserError
-from jointdiff.report import keys as K
+from jointdiff import keys as K
 
 ALPHA_IN_NAME = re.compile(r"_alpha(-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\.(?:npz|json)$")  # as `{alpha:g}` writes it
 WEIGHTS_IN_FID_NAME = re.compile(r"^fid_[A-Za-z0-9]+_(raw|ema)\.json$")
@@ -120,8 +120,9 @@ def weights_of_fid(data: dict[str, Any], source: Path) -> str:
     if weights is None:
         raise UserError(f"{source}: missing key {K.KEY_WEIGHTS!r} (and the name is not "
                         "fid_<protocol>_<weights>.json)")
-    if weights not in K.WEIGHTS:
-        raise UserError(f"{source}: key {K.KEY_WEIGHTS!r} should be one of {', '.join(K.WEIGHTS)}, not {weights!r}")
+    if weights not in K.REPORT_WEIGHTS:
+        raise UserError(f"{source}: key {K.KEY_WEIGHTS!r} should be one of {', '.join(K.REPORT_WEIGHTS)}, "
+                        f"not {weights!r}")
     return str(weights)
 
 

@@ -7,7 +7,8 @@ Accuracies are percentages with 2 decimals; differences are ours minus the paper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from jointdiff.errors import ConfigError
 from jointdiff.report import TABLE_KINDS
-from jointdiff.report import keys as K
+from jointdiff import keys as K
 from jointdiff.report.inputs import experiment_of, get_number, read_json, read_paper, weights_of_fid
 
 UNKNOWN = "unknown"   # the paper's value is not known
@@ -52,7 +53,7 @@ def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, pa
                           "give one name per file, in the same order")
     paper = read_paper(paper_path)
     required = (K.KEY_EXPERIMENT, K.KEY_DATASET, K.KEY_STEP, K.KEY_MULTI_LABEL, f"{K.KEY_WEIGHTS}.ema.{K.KEY_N}",
-                *(f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}" for w in K.WEIGHTS))
+                *(f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}" for w in K.REPORT_WEIGHTS))
     rows = []
     for i, path in enumerate(inputs):
         data = read_json(path, required)
@@ -60,8 +61,8 @@ def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, pa
         if experiments is not None and experiments[i] != experiment:
             raise ConfigError(f"{path}: holds experiment {experiment!r}, but --experiments gives "
                               f"{experiments[i]!r} in its place")
-        acc = {w: get_number(data, f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}", path) for w in K.WEIGHTS}
-        top5 = {w: get_number(data[K.KEY_WEIGHTS][w], K.KEY_TOP5, path, optional=True) for w in K.WEIGHTS}
+        acc = {w: get_number(data, f"{K.KEY_WEIGHTS}.{w}.{K.KEY_ACCURACY}", path) for w in K.REPORT_WEIGHTS}
+        top5 = {w: get_number(data[K.KEY_WEIGHTS][w], K.KEY_TOP5, path, optional=True) for w in K.REPORT_WEIGHTS}
         theirs, paper_source = paper_value(paper, experiment, K.PAPER_ACCURACY, paper_path)
         rows.append({
             "experiment": experiment,
@@ -127,7 +128,7 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------------------
 def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
     """Target-class accuracy of guided samples per experiment and alpha: the model's own head, and an
-    independent reference classifier where one was run."""
+    independent classifier where one was run."""
     required = (K.KEY_WEIGHTS, K.KEY_ALPHA, K.KEY_N, K.KEY_OWN_TARGET_ACCURACY)
     order: dict[str, int] = {}   # experiments in the order given, alphas ascending within each
     rows = []
@@ -141,8 +142,8 @@ def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
             "alpha": f"{alpha:g}",
             "n": str(data[K.KEY_N]),
             "own head (%)": percent(get_number(data, K.KEY_OWN_TARGET_ACCURACY, path)),
-            "reference classifier (%)": percent(
-                get_number(data, K.KEY_REFERENCE_TARGET_ACCURACY, path, optional=True)),
+            "independent classifier (%)": percent(
+                get_number(data, K.KEY_INDEPENDENT_TARGET_ACCURACY, path, optional=True)),
             "source": str(path),
         }))
     rows.sort(key=lambda r: r[:2])
@@ -150,19 +151,29 @@ def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Table:
+    build: Callable[..., pd.DataFrame]  # (inputs, paper=Path | None, experiments=names | None) -> the table
+    uses_paper: bool                    # compared with config/paper_results.yaml: --paper required
+
+
+# The table registry: each TABLE_KINDS name (the command line's list) with its builder.
+TABLES: dict[str, Table] = {
+    "accuracy": Table(lambda inputs, paper, experiments: accuracy_table(inputs, experiments, paper), True),
+    "fid": Table(lambda inputs, paper, experiments: fid_table(inputs, paper), True),
+    "guidance": Table(lambda inputs, paper, experiments: guidance_table(inputs), False),
+}
+assert TABLES.keys() == TABLE_KINDS.keys(), "every table kind the command line offers has a builder"
+
+
 def build_table(kind: str, inputs: Sequence[Path], *, experiments: Sequence[str] | None = None,
                 paper: Path | None = None) -> pd.DataFrame:
-    """The `kind` table (a TABLE_KINDS name) from `inputs`; accuracy and fid need the paper's numbers."""
-    assert kind in TABLE_KINDS, kind
-    uses_paper = kind in ("accuracy", "fid")
-    if uses_paper and paper is None:
+    """The `kind` table (a TABLE_KINDS name) from `inputs`; paper tables need the paper's numbers."""
+    table = TABLES[kind]
+    if table.uses_paper and paper is None:
         raise ConfigError(f"--kind {kind} needs --paper (config/paper_results.yaml)")
-    if not uses_paper and paper is not None:
+    if not table.uses_paper and paper is not None:
         raise ConfigError(f"--paper does not apply to --kind {kind}")
     if experiments is not None and kind != "accuracy":
         raise ConfigError(f"--experiments applies to --kind accuracy only, not {kind}")
-    if kind == "accuracy":
-        return accuracy_table(inputs, experiments, paper)
-    if kind == "fid":
-        return fid_table(inputs, paper)
-    return guidance_table(inputs)
+    return table.build(inputs, paper, experiments)

@@ -17,18 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jointdiff.errors import CheckpointError, UserError
 from jointdiff.atomic import atomic_write
+from jointdiff.errors import CheckpointError, UserError
+from jointdiff.images import from_uint8
 from jointdiff.metrics.samples import check_uint8_images
 
 log = logging.getLogger(__name__)
 
-FILE_FORMAT = "jointdiff-reference-classifier"
+FILE_FORMAT = "jointdiff-independent-classifier"
 FILE_VERSION = 1
 MAX_SHIFT = 2  # pixels of random translation during training, so samples slightly off-centre still count
 
 
-class ReferenceCNN(nn.Module):
+class IndependentCNN(nn.Module):
     """Three conv blocks (stride 1, 2, 2), global average pooling, a linear layer."""
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 32):
@@ -46,10 +47,6 @@ class ReferenceCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1.0
-
-
 def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Translate the batch by up to MAX_SHIFT pixels each way (edge pixels repeated)."""
     h, w = x.shape[-2:]
@@ -65,21 +62,21 @@ def _check_labels(labels: torch.Tensor, n: int, what: str) -> torch.Tensor:
     return labels.long()
 
 
-def train_reference_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 15, seed: int = 0,
+def train_independent_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 15, seed: int = 0,
                                num_classes: int | None = None, batch_size: int = 64, lr: float = 2e-3,
-                               width: int = 32) -> ReferenceCNN:
-    """Train a ReferenceCNN on uint8 `images` [N x C x H x W] with class `labels` [N]; CPU, seeded."""
-    images = check_uint8_images(images, "reference classifier training images")
-    labels = _check_labels(labels, len(images), "reference classifier training labels")
+                               width: int = 32) -> IndependentCNN:
+    """Train a IndependentCNN on uint8 `images` [N x C x H x W] with class `labels` [N]; CPU, seeded."""
+    images = check_uint8_images(images, "independent classifier training images")
+    labels = _check_labels(labels, len(images), "independent classifier training labels")
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = ReferenceCNN(images.shape[1], num_classes, width)
+        model = IndependentCNN(images.shape[1], num_classes, width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, epochs=epochs,
                                                     steps_per_epoch=-(-len(images) // batch_size))
-    x_all = _to_float(images)
+    x_all = from_uint8(images)
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
@@ -91,28 +88,29 @@ def train_reference_classifier(images: torch.Tensor, labels: torch.Tensor, *, ep
             optimizer.step()
             scheduler.step()
             total += loss.item() * len(batch)
-        log.debug("reference classifier epoch %d: loss %.4f", epoch + 1, total / len(images))
+        log.debug("independent classifier epoch %d: loss %.4f", epoch + 1, total / len(images))
     return model.eval()
 
 
 @torch.no_grad()
-def predict(model: ReferenceCNN, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def classify_images(model: IndependentCNN, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Predicted classes [N] of uint8 `images` [N x C x H x W]."""
     images = check_uint8_images(images, "images to classify")
     if images.shape[1] != model.in_channels:
-        raise UserError(f"images have {images.shape[1]} channels but the reference classifier was trained on "
+        raise UserError(f"images have {images.shape[1]} channels but the independent classifier was trained on "
                         f"{model.in_channels}")
     model.eval()
-    return torch.cat([model(_to_float(chunk)).argmax(dim=1) for chunk in images.split(batch_size)])
+    return torch.cat([model(from_uint8(chunk)).argmax(dim=1) for chunk in images.split(batch_size)])
 
 
-def target_accuracy(model: ReferenceCNN, samples: torch.Tensor, target_labels: torch.Tensor) -> float:
+def target_accuracy(model: IndependentCNN, samples: torch.Tensor, target_labels: torch.Tensor) -> float:
     """Share of uint8 `samples` [N x C x H x W] that the classifier assigns to their `target_labels` [N]."""
     targets = _check_labels(target_labels, len(samples), "target labels")
-    return float((predict(model, samples) == targets).float().mean())
+    return float((classify_images(model, samples) == targets).float().mean())
 
 
-def save_reference_classifier(model: ReferenceCNN, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+def save_independent_classifier(model: IndependentCNN, path: str | Path,
+                                metadata: dict[str, Any] | None = None) -> Path:
     """Write the classifier (weights, shape, metadata such as dataset and held-out accuracy) atomically."""
     payload = {"format": FILE_FORMAT, "version": FILE_VERSION, "in_channels": model.in_channels,
                "num_classes": model.num_classes, "width": model.width, "state_dict": model.state_dict(),
@@ -120,17 +118,17 @@ def save_reference_classifier(model: ReferenceCNN, path: str | Path, metadata: d
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_reference_classifier(path: str | Path) -> tuple[ReferenceCNN, dict[str, Any]]:
-    """Read a classifier written by `save_reference_classifier` -> (model in eval mode, metadata)."""
+def load_independent_classifier(path: str | Path) -> tuple[IndependentCNN, dict[str, Any]]:
+    """Read a classifier written by `save_independent_classifier` -> (model in eval mode, metadata)."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
-        raise CheckpointError(f"{path}: no such reference classifier file") from err
+        raise CheckpointError(f"{path}: no such independent classifier file") from err
     except Exception as err:  # any unreadable file is the user's to fix
-        raise CheckpointError(f"{path}: not a readable reference classifier ({err})") from err
+        raise CheckpointError(f"{path}: not a readable independent classifier ({err})") from err
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise CheckpointError(f"{path}: not a {FILE_FORMAT} file")
-    model = ReferenceCNN(payload["in_channels"], payload["num_classes"], payload["width"])
+    model = IndependentCNN(payload["in_channels"], payload["num_classes"], payload["width"])
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload["metadata"]

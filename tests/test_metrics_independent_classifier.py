@@ -1,4 +1,4 @@
-"""The independent reference classifier: trained on real digits in seconds, accurate on held-out digits."""
+"""The independent classifier: trained on real digits in seconds, accurate on held-out digits."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import torch
 
 from metrics_fixtures import single_cpu_thread
 from jointdiff.errors import CheckpointError, UserError
-from jointdiff.metrics.reference_classifier import (load_reference_classifier, predict, save_reference_classifier,
-                                                    target_accuracy, train_reference_classifier)
+from jointdiff.metrics.independent_classifier import (classify_images, load_independent_classifier,
+                                                      save_independent_classifier, target_accuracy,
+                                                      train_independent_classifier)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,7 +28,7 @@ def digits(digits_root):
 @pytest.fixture(scope="module")
 def trained(digits):
     (images, labels), _ = digits
-    return train_reference_classifier(images, labels, epochs=10, seed=0)
+    return train_independent_classifier(images, labels, epochs=10, seed=0)
 
 
 @pytest.mark.slow
@@ -42,33 +43,33 @@ def test_high_accuracy_on_held_out_real_digits(digits, trained):
 @pytest.mark.slow
 def test_save_and_load_give_the_same_predictions(digits, trained, tmp_path):
     _, (test_images, _) = digits
-    path = save_reference_classifier(trained, tmp_path / "ref" / "classifier.pt", {"dataset": "digits"})
+    path = save_independent_classifier(trained, tmp_path / "ref" / "classifier.pt", {"dataset": "digits"})
     assert [p.name for p in path.parent.iterdir()] == ["classifier.pt"]
-    loaded, metadata = load_reference_classifier(path)
+    loaded, metadata = load_independent_classifier(path)
     assert metadata == {"dataset": "digits"}
-    assert torch.equal(predict(loaded, test_images), predict(trained, test_images))
+    assert torch.equal(classify_images(loaded, test_images), classify_images(trained, test_images))
 
 
 def test_training_is_seeded(digits):
     (images, labels), _ = digits
-    a = train_reference_classifier(images[:128], labels[:128], epochs=1, seed=3)
-    b = train_reference_classifier(images[:128], labels[:128], epochs=1, seed=3)
-    c = train_reference_classifier(images[:128], labels[:128], epochs=1, seed=4)
+    a = train_independent_classifier(images[:128], labels[:128], epochs=1, seed=3)
+    b = train_independent_classifier(images[:128], labels[:128], epochs=1, seed=3)
+    c = train_independent_classifier(images[:128], labels[:128], epochs=1, seed=4)
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
     assert not torch.equal(a.head.weight, c.head.weight)
 
 
 def test_bad_inputs_and_files_are_refused(digits, tmp_path):
     (images, labels), _ = digits
-    model = train_reference_classifier(images[:64], labels[:64], epochs=1, seed=0)
+    model = train_independent_classifier(images[:64], labels[:64], epochs=1, seed=0)
     with pytest.raises(UserError, match="uint8"):
         target_accuracy(model, images[:4].float(), labels[:4])
-    with pytest.raises(UserError, match="3 channels but the reference classifier was trained on 1"):
+    with pytest.raises(UserError, match="3 channels but the independent classifier was trained on 1"):
         target_accuracy(model, images[:4].expand(-1, 3, -1, -1), labels[:4])
     with pytest.raises(UserError, match="expected 4 non-negative integer class labels"):
         target_accuracy(model, images[:4], labels[:3])
-    with pytest.raises(CheckpointError, match="no such reference classifier"):
-        load_reference_classifier(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="no such independent classifier"):
+        load_independent_classifier(tmp_path / "missing.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="not a readable reference classifier"):
-        load_reference_classifier(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="not a readable independent classifier"):
+        load_independent_classifier(tmp_path / "bad.pt")

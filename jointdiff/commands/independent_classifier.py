@@ -1,6 +1,6 @@
 """Train an independent classifier on a dataset's real training split, to judge conditional samples.
 
-    jointdiff reference-classifier --dataset digits --dataroot data --out results/reference_classifiers/digits.pt
+    jointdiff independent-classifier --dataset digits --dataroot data --out results/independent_classifiers/digits.pt
 
 The joint model's own head is a biased judge of guided samples (the guidance optimised it); this small CNN never
 saw a generated image. Its accuracy on the real test split is stored with it.
@@ -28,23 +28,23 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.data.specs import get_spec
     spec = get_spec(args.dataset)
     if spec.multi_label:
-        raise UserError(f"{spec.name} is multi-label; the reference classifier is for single-label classes")
+        raise UserError(f"{spec.name} is multi-label; the independent classifier is for single-label classes")
     if args.epochs < 1:
         raise UserError("--epochs must be >= 1")
 
     import torch
 
     from jointdiff.data.loaders import load_uint8_split
-    from jointdiff.metrics.reference_classifier import (save_reference_classifier, target_accuracy,
-                                                        train_reference_classifier)
+    from jointdiff.metrics.independent_classifier import (save_independent_classifier, target_accuracy,
+                                                        train_independent_classifier)
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train_x, train_y = load_uint8_split(spec.name, args.dataroot, "train")
     test_x, test_y = load_uint8_split(spec.name, args.dataroot, "test")
-    model = train_reference_classifier(train_x, train_y, epochs=args.epochs, seed=args.seed,
+    model = train_independent_classifier(train_x, train_y, epochs=args.epochs, seed=args.seed,
                                        num_classes=spec.num_classes)
     accuracy = target_accuracy(model, test_x, test_y)
-    save_reference_classifier(model, args.out, {"dataset": spec.name, "test_accuracy": accuracy,
+    save_independent_classifier(model, args.out, {"dataset": spec.name, "test_accuracy": accuracy,
                                                 "epochs": args.epochs, "seed": args.seed})
-    log.info("reference classifier for %s: %.2f%% on the real test split -> %s", spec.name, 100 * accuracy, args.out)
+    log.info("independent classifier for %s: %.2f%% on the real test split -> %s", spec.name, 100 * accuracy, args.out)
     return 0

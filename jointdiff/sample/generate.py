@@ -1,0 +1,100 @@
+"""Seeded, sharded, resumable sample generation (the work behind `jointdiff sample`).
+
+Seeds are cut into batches in order; batch k goes to process k mod W, and each finished batch is written as
+`<parts_dir>/batch-<first seed>.npz`, so a rerun skips what exists; `join_parts` puts them together in seed
+order. Guided batches steer each sample toward its label; label -1 means unconditional.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jointdiff.diffusion import EpsFn, make_generators, sample_loop
+from jointdiff.distributed import DistInfo
+from jointdiff.images import save_grid, save_npz, to_uint8
+from jointdiff.keys import KEY_ALPHA, KEY_ATTRIBUTE, KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS, KEY_SEEDS
+from jointdiff.model import TrainedModel
+from jointdiff.sample.guidance import guided_eps_fn
+from jointdiff.sample.settings import SamplingSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SampleRequest:
+    seeds: list[int]
+    labels: list                    # per seed: target class (-1 = unconditional) or attribute vector
+    batch_size: int
+    settings: SamplingSettings
+
+
+def eps_fn_for(trained: TrainedModel, labels: torch.Tensor, settings: SamplingSettings) -> EpsFn:
+    """The model's eps function: plain, or guided toward `labels` when alpha > 0."""
+    model = trained.model
+    if settings.guided:
+        return guided_eps_fn(model, trained.diffusion, labels, settings, trained.cfg.multi_label_classifier)
+    return lambda x_t, t: model(x_t, t)
+
+
+def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, settings: SamplingSettings, device,
+                 x_start: torch.Tensor | None = None, t_start: int | None = None) -> torch.Tensor:
+    """x_0 in [-1, 1] for one batch of seeds ([N, C, H, W])."""
+    cfg = trained.cfg
+    shape = (len(seeds), cfg.resolved_channels(), cfg.resolved_image_size(), cfg.resolved_image_size())
+    return sample_loop(eps_fn_for(trained, labels.to(device), settings), trained.diffusion,
+                       make_generators(seeds), shape, steps=settings.steps or None, sampler=settings.sampler,
+                       eta=settings.eta, clip_x0=settings.clip_x0, x_start=x_start, t_start=t_start, device=device)
+
+
+def part_path(parts_dir: Path, start: int) -> Path:
+    return parts_dir / f"batch-{start:09d}.npz"
+
+
+def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, info: DistInfo) -> None:
+    """Write this process's share of the seed batches into parts_dir (skipping finished ones)."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    batches = [(i, request.seeds[i:i + request.batch_size]) for i in range(0, len(request.seeds), request.batch_size)]
+    mine = batches[info.rank::info.world_size]
+    todo = [(i, s) for i, s in mine if not part_path(parts_dir, i).exists()]
+    if len(todo) < len(mine):
+        log.info("rank %d: %d of %d seed batches already done", info.rank, len(mine) - len(todo), len(mine))
+    progress = None
+    if info.is_main:
+        from tqdm import tqdm
+        progress = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="batch", desc="sampling",
+                        mininterval=5)
+    for start, seeds in todo:
+        labels = torch.tensor(request.labels[start:start + len(seeds)])
+        x = sample_batch(trained, seeds, labels, request.settings, info.device)
+        save_npz(part_path(parts_dir, start), **{KEY_IMAGES: to_uint8(x).numpy(), KEY_SEEDS: np.asarray(seeds)})
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+
+
+def join_parts(parts_dir: Path, count: int) -> np.ndarray:
+    """The images of every part in seed order (uint8 N x H x W x C); asserts that all `count` are there."""
+    parts = sorted(parts_dir.glob("batch-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+    images = np.concatenate([np.load(p)[KEY_IMAGES] for p in parts])
+    assert len(images) == count, f"{len(images)} images for {count} seeds"
+    return images
+
+
+def save_samples(out: Path, images: np.ndarray, labels: np.ndarray, seeds: list[int], settings: dict,
+                 attribute: int | None = None, per_class: int = 0) -> None:
+    """The sample archive (uint8 NHWC images, labels, seeds, alpha, the settings as JSON; for attribute guidance
+    the attribute) and a PNG grid beside it: one row per class for guided samples, else the first 100."""
+    extra = {} if attribute is None else {KEY_ATTRIBUTE: np.asarray(attribute)}
+    save_npz(out, **{KEY_IMAGES: images, KEY_LABELS: labels, KEY_SEEDS: np.asarray(seeds),
+                     KEY_ALPHA: np.asarray(settings["alpha"]), KEY_SAMPLE_SETTINGS: np.asarray(json.dumps(settings)),
+                     **extra})
+    nrow = per_class if per_class and per_class <= 16 else 10
+    shown = images if per_class else images[:nrow * 10]
+    save_grid(shown, out.with_suffix(".png"), nrow=min(nrow, 16))

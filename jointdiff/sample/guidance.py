@@ -1,0 +1,123 @@
+"""Classifier guidance with the joint model's own head: the paper's representation shift and two x-space variants.
+
+"representation" (the paper's `sampling_lr` α): at each reverse step the encoder runs once on x_t; the head's loss
+toward the target is differentiated with respect to the encoder's activations (the middle output h and every skip
+activation hs_k), those are shifted DOWN the gradient, h ← h − α ∂L/∂h, hs_k ← hs_k − α ∂L/∂hs_k, and the decoder
+runs on the shifted activations.
+
+The x-space variants (ours) turn a gradient with respect to x_t into classifier guidance in ε form (Dhariwal &
+Nichol 2021, eq. 14, with s = α): ε̃ = ε̂ + α √(1−ᾱ_t) ∇_{x_t} L.
+- "x0": L is the head's loss on the denoiser's own clean estimate x̂_0(x_t), read at t = 0 — where the head
+  was trained — and differentiated through the whole UNet back to x_t.
+- "input": L is the head's loss on the encoder's activations of x_t itself (classic guidance, with the shared
+  encoder as the noisy classifier). It needs a head that has seen noised inputs to be reliable.
+
+Options every method reads from `SamplingSettings`: the timestep fed to the head (head_t "zero": the t = 0 it was
+trained at, or "t"; x0 always reads its clean estimate at 0), guiding only the later steps
+(t < guide_until · T), and normalising the gradient to unit RMS per sample (normalize_grad).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from jointdiff.choices import GUIDANCE_METHODS
+from jointdiff.diffusion import EpsFn, GaussianDiffusion, extract
+from jointdiff.model import JointDiffusionModel, head_timesteps
+from jointdiff.sample.settings import SamplingSettings
+from jointdiff.unet import Encoding
+
+
+def target_loss(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor:
+    """Summed over the batch, so each sample's gradient is its own (CE for classes, BCE for attributes)."""
+    if multi_label:
+        return F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="sum")
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def unit_rms(g: Tensor) -> Tensor:
+    """g scaled to root-mean-square 1 per sample."""
+    return g / g.flatten(1).pow(2).mean(1).sqrt().clamp(min=1e-12).view(-1, *[1] * (g.dim() - 1))
+
+
+def shift_toward_target(model: JointDiffusionModel, enc: Encoding, t: Tensor, targets: Tensor,
+                        settings: SamplingSettings, multi_label: bool) -> Encoding:
+    """enc with h and every hs_k moved by −α ∂L/∂(activation) (the encoder is not re-run)."""
+    with torch.enable_grad():
+        acts = [a.detach().requires_grad_(True) for a in (enc.h, *enc.hs)]
+        logits = model.head(acts[0], acts[1:], head_timesteps(t, settings.head_t))
+        grads = torch.autograd.grad(target_loss(logits, targets, multi_label), acts)
+    if settings.normalize_grad:
+        grads = [unit_rms(g) for g in grads]
+    shifted = [a.detach() - settings.alpha * g for a, g in zip(acts, grads)]
+    return Encoding(shifted[0], shifted[1:], enc.emb)
+
+
+def representation_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
+                       targets: Tensor, settings: SamplingSettings, multi_label: bool) -> Tensor:
+    """The paper's guidance: decode the encoding of x_t shifted toward the target."""
+    return model.unet.decode(shift_toward_target(model, model.unet.encode(x_t, t), t, targets, settings, multi_label))
+
+
+def x_space_guided(eps: Tensor, grad: Tensor, diffusion: GaussianDiffusion, t: Tensor,
+                   settings: SamplingSettings) -> Tensor:
+    """ε̃ = ε̂ + α √(1−ᾱ_t) ∇_{x_t} L."""
+    if settings.normalize_grad:
+        grad = unit_rms(grad)
+    return eps.detach() + settings.alpha * extract(diffusion.sqrt_one_minus_alphas_cumprod, t, grad) * grad
+
+
+def x0_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor, targets: Tensor,
+           settings: SamplingSettings, multi_label: bool) -> Tensor:
+    """Ours: L is the head's loss on x̂_0(x_t) at t = 0, differentiated through the whole UNet to x_t."""
+    with torch.enable_grad():
+        x = x_t.detach().requires_grad_(True)
+        eps = model(x, t)
+        logits = model.classify(diffusion.predict_x0_from_eps(x, t, eps), torch.zeros_like(t))
+        grad, = torch.autograd.grad(target_loss(logits, targets, multi_label), x)
+    return x_space_guided(eps, grad, diffusion, t, settings)
+
+
+def input_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor, targets: Tensor,
+              settings: SamplingSettings, multi_label: bool) -> Tensor:
+    """Ours: L is the head's loss on the encoding of x_t itself; the same encoder pass feeds the denoiser."""
+    with torch.enable_grad():
+        x = x_t.detach().requires_grad_(True)
+        enc = model.unet.encode(x, t)
+        logits = model.head(enc.h, enc.hs, head_timesteps(t, settings.head_t))
+        grad, = torch.autograd.grad(target_loss(logits, targets, multi_label), x)
+    with torch.no_grad():
+        eps = model.unet.decode(enc)
+    return x_space_guided(eps, grad, diffusion, t, settings)
+
+
+GuidedEps = Callable[[JointDiffusionModel, GaussianDiffusion, Tensor, Tensor, Tensor, SamplingSettings, bool], Tensor]
+# The guidance methods by name: (model, diffusion, x_t, t, targets, settings, multi_label) -> guided ε.
+GUIDANCE: dict[str, GuidedEps] = {"representation": representation_eps, "x0": x0_eps, "input": input_eps}
+assert tuple(GUIDANCE) == GUIDANCE_METHODS, "every guidance method in jointdiff.choices has a function here"
+
+
+def guided_eps_fn(model: JointDiffusionModel, diffusion: GaussianDiffusion, targets: Tensor,
+                  settings: SamplingSettings, multi_label: bool = False) -> EpsFn:
+    """eps_fn(x_t, t) for `diffusion.sample_loop` that steers every sample toward targets[i] with
+    settings.guidance.
+
+    diffusion: the model's full (not respaced) diffusion; t are its timesteps.
+    targets: [N] class indices, or [N, K] 0/1 attribute vectors (multi_label).
+    The head runs in eval mode (BatchNorm running statistics, no dropout), as at test time.
+    """
+    assert model.head is not None, "guided sampling needs a model trained with the classifier head"
+    model.eval()
+    cutoff = settings.guide_until * diffusion.num_timesteps
+    guided = GUIDANCE[settings.guidance]
+
+    def eps_fn(x_t: Tensor, t: Tensor) -> Tensor:
+        if settings.alpha == 0 or float(t[0]) >= cutoff:
+            return model(x_t, t)
+        return guided(model, diffusion, x_t, t, targets, settings, multi_label)
+
+    return eps_fn

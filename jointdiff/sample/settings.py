@@ -1,0 +1,82 @@
+"""How samples are drawn, as one typed object from the command line to the guidance functions.
+
+Each setting has one name end to end: the flag (`--head-t`), the field (`head_t`), the workflow config key
+(`sampling.head_t`) and the key in the `settings` JSON stored with every output. Torch-free, so a bad value
+fails before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+
+from jointdiff.choices import GUIDANCE_METHODS, HEAD_T, SAMPLERS, WEIGHTS
+from jointdiff.errors import UserError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    # --- the sampler ---------------------------------------------------------------------------------------------
+    weights: str = "ema"              # which weights of the model file: ema or raw
+    sampler: str = "ancestral"        # ancestral (the paper's, fixed-large variance) or ddim
+    steps: int = 0                    # sampler steps; 0 = all T (the paper's)
+    eta: float = 0.0                  # DDIM eta
+    clip_x0: bool = False             # clip the predicted x0 to [-1, 1] at every step
+    # --- guidance by the joint classifier (jointdiff/sample/guidance.py) -----------------------------------------
+    alpha: float = 0.0                # step size α (the paper's sampling_lr; the guidance scale of x0/input); 0 = off
+    guidance: str = "representation"  # one of GUIDANCE_METHODS
+    head_t: str = "zero"              # the timestep feature the head reads during guidance: one of HEAD_T
+    guide_until: float = 1.0          # guide only while t < guide_until · T
+    normalize_grad: bool = False      # scale each gradient to unit RMS per sample
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("weights", WEIGHTS), ("sampler", SAMPLERS), ("guidance", GUIDANCE_METHODS),
+                              ("head_t", HEAD_T)):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"--{flag(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.steps < 0:
+            raise UserError(f"--steps must be >= 0 (0 = every diffusion step), got {self.steps}")
+        if self.eta < 0 or self.alpha < 0:
+            raise UserError(f"--eta and --alpha must be >= 0, got {self.eta} and {self.alpha}")
+        if not 0 < self.guide_until <= 1:
+            raise UserError(f"--guide-until must be in (0, 1], got {self.guide_until}")
+
+    @property
+    def guided(self) -> bool:
+        return self.alpha > 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SamplingSettings:
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def flag(name: str) -> str:
+    """A field's command-line flag (without the dashes)."""
+    return name.replace("_", "-")
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser, alpha: float = 0.0) -> None:
+    """The settings as options (`jointdiff sample`, `jointdiff counterfactual`), each defaulting to the field's
+    default (alpha to `alpha`)."""
+    d = SamplingSettings()
+    g = p.add_argument_group("sampler")
+    g.add_argument("--weights", default=d.weights, choices=WEIGHTS, help="which weights to sample from")
+    g.add_argument("--sampler", default=d.sampler, choices=SAMPLERS,
+                   help="ancestral (the paper's, fixed-large variance) or ddim")
+    g.add_argument("--steps", type=int, default=d.steps, metavar="N", help="sampler steps; 0 = all T (the paper's)")
+    g.add_argument("--eta", type=float, default=d.eta, help="DDIM eta")
+    g.add_argument("--clip-x0", action="store_true", help="clip the predicted x0 to [-1, 1] at every step")
+    g = p.add_argument_group("guidance by the joint classifier (jointdiff/sample/guidance.py)")
+    g.add_argument("--alpha", type=float, default=alpha, metavar="A",
+                   help="step size alpha (the authors' sampling_lr; the guidance scale for x0/input); 0 = unguided")
+    g.add_argument("--guidance", default=d.guidance, choices=GUIDANCE_METHODS,
+                   help="representation: the paper's shift of the encoder activations; x0 (ours): the head on the "
+                        "denoiser's clean estimate, gradient to x_t; input (ours): the head on x_t itself")
+    g.add_argument("--head-t", default=d.head_t, choices=HEAD_T,
+                   help="timestep feature the head reads during guidance (zero: the value it was trained with)")
+    g.add_argument("--guide-until", type=float, default=d.guide_until, metavar="F",
+                   help="guide only while t < F*T (1 = every step)")
+    g.add_argument("--normalize-grad", action="store_true", help="unit-RMS gradients per sample")

@@ -1,0 +1,24 @@
+"""The files of one training run: where the loop writes, all under one run directory except the final model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class RunPaths:
+    run_dir: Path
+    model_out: Path
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "train_log.jsonl"
+
+    @property
+    def grid_dir(self) -> Path:
+        return self.run_dir / "progress"
