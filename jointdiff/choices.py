@@ -1,14 +1,16 @@
 """The choice lists of every option that takes one of a few names, in one torch-free place.
 
 argparse (`choices=`), the workflow schema (`enum:`, checked against these by a test) and the library read them
-here, so a new sampler or guidance method is added once. Each tuple starts with its default.
+here, so a new sampler or guidance method is added once.
 """
 
 DEVICES = ("auto", "cpu", "cuda")              # auto: CUDA when torch sees a GPU, else the CPU
 WEIGHTS = ("ema", "raw")                       # the two weight sets every model file holds
 SAMPLERS = ("ancestral", "ddim")               # ancestral: the paper's; ddim: Song et al. 2021
 VARIANCES = ("fixedlarge", "fixedsmall")       # reverse-process variance of the ancestral sampler
-NOISE_SCHEDULES = ("linear", "cosine")         # beta schedules (diffusion.make_beta_schedule)
+# beta schedules (diffusion.make_beta_schedule): linear is the authors' fork's (first beta 1e-3 at T = 1000),
+# linear_upstream guided-diffusion's (1e-4)
+NOISE_SCHEDULES = ("linear", "linear_upstream", "cosine")
 # How the joint classifier steers sampling (jointdiff/sample/guidance.py): the paper's shift of the encoder's
 # activations, or our two x-space variants.
 GUIDANCE_METHODS = ("representation", "x0", "input")

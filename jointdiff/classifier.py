@@ -1,4 +1,4 @@
-"""The joint classifier head: logits from the UNet encoder's pooled activations (METHOD.md §1).
+"""The joint classifier head: logits from the UNet encoder's pooled activations, as the authors' `Classifier`.
 
 The representation z of x at timestep t is every encoder activation (each `input_blocks` output and the
 middle-block output h), global-average-pooled and concatenated, plus t as one extra scalar feature. Its width

@@ -21,10 +21,10 @@ from jointdiff.choices import NOISE_SCHEDULES
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import ConfigError, UserError
 
-# The authors' augmentation list for the classifier's input (METHOD.md §2), in the order they apply it.
+# The authors' augmentation list for the classifier's input, in the order they apply it.
 PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "contrast", "sharpness",
                        "brightness", "mixup")
-# Image-size-dependent channel multipliers of the ADM UNet (METHOD.md §1); 8 and 16 px are ours (demo data).
+# Image-size-dependent channel multipliers of the ADM UNet (guided-diffusion's); 8 and 16 px are ours (demo data).
 CHANNEL_MULT_BY_SIZE = {8: (1, 2), 16: (1, 2, 2), 28: (1, 2, 2), 32: (1, 2, 2, 2), 64: (1, 2, 3, 4)}
 # Keys of an experiment YAML file that are not config fields: the flag string and notes for people/workflow.
 YAML_META_KEYS = ("flags", "description", "source", "resources", "sampling", "evaluation")

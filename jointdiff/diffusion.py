@@ -35,11 +35,16 @@ EpsFn = Callable[[Tensor, Tensor], Tensor]
 def make_beta_schedule(name: str, num_timesteps: int) -> Tensor:
     """The [T] float64 betas of a named schedule.
 
-    linear: Ho et al.'s 1e-4..0.02 for T = 1000, scaled by 1000/T so that any T covers the same noise range
-    (METHOD.md §3; the authors' fork uses 1e-3·scale as the first beta, METHOD.md decides for 1e-4·scale).
+    linear: the authors' fork, which the paper's models were trained with: β from 1e-3·s to 0.02·s, s = 1000/T
+        (for T < 10 the fork takes s = 100/T and starts at 0.01·s, keeping every β below 1).
+    linear_upstream: guided-diffusion's and Ho et al.'s 1e-4·s to 0.02·s. At T = 1000 the fork's start triples
+        the noise std at t = 0 (√(1−ᾱ_0) 0.032 instead of 0.010).
     cosine: Nichol & Dhariwal's ᾱ(s) = cos²((s + 0.008)/1.008 · π/2), betas capped at 0.999.
     """
     if name == "linear":
+        scale, first = (1000.0 / num_timesteps, 1e-3) if num_timesteps >= 10 else (100.0 / num_timesteps, 1e-2)
+        return torch.linspace(first * scale, 0.02 * scale, num_timesteps, dtype=torch.float64)
+    if name == "linear_upstream":
         scale = 1000.0 / num_timesteps
         return torch.linspace(1e-4 * scale, 0.02 * scale, num_timesteps, dtype=torch.float64)
     if name == "cosine":

@@ -1,9 +1,10 @@
 """The ADM UNet (guided-diffusion's `UNetModel`) split into an encoder and a decoder, the joint model's backbone.
 
-The joint classifier reads the encoder's activations, and classifier-guided sampling (METHOD.md §4) shifts them
-before the decoder runs, so the network exposes `encode(x, t) -> Encoding(h, hs, emb)` and `decode(enc) -> eps`
-with `forward = decode ∘ encode`. Module names follow guided-diffusion (`time_embed`, `input_blocks`,
-`middle_block`, `output_blocks`, `out`) so that state dicts can be compared with the authors' checkpoints.
+The joint classifier reads the encoder's activations, and classifier-guided sampling (the paper's representation
+shift) moves them before the decoder runs, so the network exposes `encode(x, t) -> Encoding(h, hs, emb)` and
+`decode(enc) -> eps` with `forward = decode ∘ encode`. Module names follow guided-diffusion (`time_embed`,
+`input_blocks`, `middle_block`, `output_blocks`, `out`) so that state dicts can be compared with the authors'
+checkpoints.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ class UNetModel(nn.Module):
         :param t: [N] integer timesteps (raw, not rescaled).
         :param y: [N] labels for a label-conditioned denoiser; None or -1 rows get no label embedding.
         """
-        emb = self.time_embed(timestep_embedding(t, self.model_channels))
+        emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
         if y is not None:
             assert self.label_emb is not None, "this UNet has no label embedding"
             known = (y >= 0).to(emb.dtype)[:, None]

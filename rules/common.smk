@@ -112,8 +112,8 @@ def fid_smoke_flags():
 
 def sampler_flags():
     s = config["sampling"]
-    flags = (f"--sampler {s['sampler']} --steps {s['steps']} --eta {s['eta']} --batch-size {s['batch_size']} "
-             f"--guidance {s['guidance']}")
+    flags = (f"--sampler {s['sampler']} --variance {s['variance']} --steps {s['steps']} --eta {s['eta']} "
+             f"--batch-size {s['batch_size']} --guidance {s['guidance']} --head-t {s['head_t']}")
     return flags + (" --clip-x0" if s["clip_x0"] else "")
 
 
@@ -165,6 +165,5 @@ def sample_launcher(wildcards):
 
 
 def independent_classifier_input(wildcards):
-    if not config["evaluation"]["independent_classifier"]:
-        return []
+    """Every guided score has two judges: the model's own head and this classifier of the real images."""
     return f"{RESULTS}/independent_classifiers/{exp_cfg(wildcards).dataset}.pt"

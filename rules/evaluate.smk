@@ -106,7 +106,7 @@ rule guided_score:
     log:
         f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
-        judge=lambda wc, input: f"--independent-classifier {input.judge}" if input.judge else "",
+        judge=lambda wc, input: f"--independent-classifier {input.judge}",
         device=exp_device,
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),

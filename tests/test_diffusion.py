@@ -1,6 +1,7 @@
 """The diffusion maths against closed forms computed independently (numpy float64 / Gaussian conjugacy)."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,17 +16,27 @@ def diffusion() -> GaussianDiffusion:
     return GaussianDiffusion(make_beta_schedule("linear", 200))
 
 
-def numpy_schedule(T: int) -> np.ndarray:
+def numpy_schedule(T: int, first: float = 1e-3) -> np.ndarray:
     scale = 1000.0 / T
-    return np.linspace(1e-4 * scale, 0.02 * scale, T, dtype=np.float64)
+    return np.linspace(first * scale, 0.02 * scale, T, dtype=np.float64)
 
 
 @pytest.mark.parametrize("T", [1000, 500, 50])
-def test_linear_schedule_is_ho_scaled_by_1000_over_T(T):
-    betas = make_beta_schedule("linear", T)
+@pytest.mark.parametrize("name, first", [("linear", 1e-3), ("linear_upstream", 1e-4)])
+def test_linear_schedules_scale_by_1000_over_T(name, first, T):
+    """linear is the authors' fork's (first beta 1e-3 at T = 1000), linear_upstream guided-diffusion's (1e-4)."""
+    betas = make_beta_schedule(name, T)
     assert betas.dtype == torch.float64 and betas.shape == (T,)
-    np.testing.assert_allclose(betas.numpy(), numpy_schedule(T), rtol=0, atol=1e-15)
-    assert betas[0].item() == pytest.approx(1e-4 * 1000 / T) and betas[-1].item() == pytest.approx(0.02 * 1000 / T)
+    np.testing.assert_allclose(betas.numpy(), numpy_schedule(T, first), rtol=0, atol=1e-15)
+    assert betas[0].item() == pytest.approx(first * 1000 / T) and betas[-1].item() == pytest.approx(0.02 * 1000 / T)
+
+
+@pytest.mark.parametrize("experiment, first_beta", [("svhn", 1e-3), ("cifar10", 1e-3), ("cifar100", 1e-3),
+                                                    ("fashionmnist", 2e-3)])
+def test_paper_runs_use_the_authors_schedule(experiment, first_beta):
+    """The paper's models were trained with the fork's schedule: beta_0 = 1e-3 at T = 1000, 2e-3 at T = 500."""
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "experiments" / f"{experiment}.yaml")
+    assert build_diffusion(cfg).betas[0].item() == pytest.approx(first_beta, rel=1e-12)
 
 
 def test_cosine_schedule_follows_its_alpha_bar():
@@ -171,7 +182,7 @@ def test_space_timesteps_rejects_bad_counts():
 
 
 def test_build_diffusion_from_config():
-    cfg = load_config(flags="--dataset FashionMNIST --diffusion_steps 500 --noise_schedule linear")
+    cfg = load_config(flags="--dataset FashionMNIST --diffusion_steps 500 --noise_schedule linear_upstream")
     d = build_diffusion(cfg)
     assert d.num_timesteps == 500
-    np.testing.assert_allclose(d.betas.numpy(), numpy_schedule(500))
+    np.testing.assert_allclose(d.betas.numpy(), numpy_schedule(500, first=1e-4))

@@ -1,4 +1,5 @@
-"""L = L_diff + s · L_cls: each term recomputed independently, labels masked, gradients kept off the decoder."""
+"""L = L_diff + s · L_cls: each term recomputed independently, the semi-supervised buffer, gradients kept off the
+decoder."""
 
 import pytest
 import torch
@@ -6,8 +7,9 @@ import torch.nn.functional as F
 
 from jointdiff.config import load_config
 from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule
-from jointdiff.train.joint_loss import joint_loss
 from jointdiff.model import build_model
+from jointdiff.train.joint_loss import joint_loss
+from jointdiff.train.labelled_buffer import LabelledBuffer
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core CPU: extra threads cost more than they save
 
@@ -51,14 +53,14 @@ def test_cross_entropy_and_scaling_enter_the_loss():
     torch.testing.assert_close(run(model, x0, y, scaling=0.0)["loss"], l_diff)
 
 
-def test_all_labelled_shortcut_gives_the_same_terms():
-    """all_labelled skips counting labels on the device (a host sync per step); with every label known it must
-    change nothing."""
+def test_a_fully_labelled_batch_skips_the_buffer():
     model, _ = tiny_model()
     x0, y = torch.rand(6, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 3, 4, 5])
-    counted, shortcut = run(model, x0, y), run(model, x0, y, all_labelled=True)
+    buffer = LabelledBuffer()
+    plain, buffered = run(model, x0, y), run(model, x0, y, buffer=buffer)
     for key in ("loss", "diffusion", "classifier", "accuracy", "labelled"):
-        torch.testing.assert_close(shortcut[key], counted[key])
+        torch.testing.assert_close(buffered[key], plain[key])
+    assert len(buffer) == 0
 
 
 def test_given_t_and_noise_are_used():
@@ -89,32 +91,59 @@ def test_multi_label_uses_bce_over_attributes():
     torch.testing.assert_close(out["classifier"], manual)
 
 
-def test_unlabelled_rows_are_left_out_of_the_classifier_term():
+def test_the_semi_supervised_buffer_takes_no_classifier_step_until_a_batch_is_full():
+    """The authors' buffer: batches of 6 with 2 labelled rows give no classifier step (loss 0, zero head
+    gradients) until 3 batches have brought 6 labelled images; then one step on exactly those 6."""
     model, _ = tiny_model()
-    x0 = torch.rand(6, 1, 16, 16) * 2 - 1
-    y = torch.tensor([2, -1, 5, -1, 9, 0])
-    out = run(model, x0, y)
-    keep = y >= 0
-    expected = F.cross_entropy(model.classify(x0[keep], torch.zeros(4, dtype=torch.long)), y[keep])
+    buffer = LabelledBuffer()
+    batches = [(torch.rand(6, 1, 16, 16) * 2 - 1, torch.tensor([c, -1, -1, c + 1, -1, -1])) for c in (0, 3, 6)]
+    for x0, y in batches[:2]:
+        model.zero_grad()
+        out = run(model, x0, y, buffer=buffer)
+        out["loss"].backward()
+        assert out["classifier"].item() == 0 and out["labelled"].item() == 0
+        assert all(p.grad is not None and not p.grad.any() for p in model.head.parameters())
+    assert len(buffer) == 4
+    x0, y = batches[2]
+    out = run(model, x0, y, buffer=buffer)
+    labelled_x = torch.cat([b[0][b[1] >= 0] for b in batches])
+    labelled_y = torch.cat([b[1][b[1] >= 0] for b in batches])
+    expected = F.cross_entropy(model.classify(labelled_x, torch.zeros(6, dtype=torch.long)), labelled_y)
     torch.testing.assert_close(out["classifier"], expected)
-    assert out["labelled"].item() == 4
-    # multi-label: a row with any -1 is unlabelled
+    assert out["labelled"].item() == 6 and len(buffer) == 0
+
+
+def test_the_buffer_treats_a_multi_label_row_with_any_hidden_attribute_as_unlabelled():
     model, _ = tiny_model("--num_classes 3")
+    buffer = LabelledBuffer()
+    x0 = torch.rand(4, 1, 16, 16) * 2 - 1
     attrs = torch.tensor([[1, 0, 1], [1, -1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float32)
-    out = run(model, x0[:4], attrs, multi_label=True)
-    rows = torch.tensor([0, 2, 3])
-    logits = model.classify(x0[rows], torch.zeros(3, dtype=torch.long))
-    torch.testing.assert_close(out["classifier"], F.binary_cross_entropy_with_logits(logits, attrs[rows]))
+    assert run(model, x0, attrs, multi_label=True, buffer=buffer)["labelled"].item() == 0
+    assert len(buffer) == 3 and torch.equal(buffer.targets, attrs[[0, 2, 3]])
 
 
 def test_no_labels_gives_zero_classifier_loss_with_a_graph():
     model, _ = tiny_model()
     x0 = torch.rand(4, 1, 16, 16) * 2 - 1
-    out = run(model, x0, torch.full((4,), -1))
-    assert out["classifier"].item() == 0 and out["classifier"].requires_grad
+    out = run(model, x0, torch.full((4,), -1), buffer=LabelledBuffer())
+    assert out["classifier"].item() == 0
     assert out["accuracy"].item() == 0 and out["labelled"].item() == 0
     out["loss"].backward()
     assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_noised_classifier_sees_the_augmented_image_noised_like_x_t():
+    """With train_noised_classifier the head reads q(x_t | augment(x0)) with the denoising pass's t and noise."""
+    model, _ = tiny_model()
+    x0, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 3])
+    t, noise = torch.tensor([3, 10, 25, 49]), torch.randn(4, 1, 16, 16)
+
+    def flip(x, targets):
+        return x.flip(-1), targets
+
+    out = run(model, x0, y, t=t, noise=noise, noised_classifier=True, augment=flip)
+    logits = model.classify(DIFFUSION.q_sample(x0.flip(-1), t, noise), t)
+    torch.testing.assert_close(out["classifier"], F.cross_entropy(logits, y))
 
 
 def test_augmented_soft_targets_are_used():

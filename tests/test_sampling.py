@@ -22,6 +22,7 @@ from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import build_model, head_predict, load_trained
 from jointdiff.sample.generate import sample_batch
+from jointdiff.sample import guidance as guidance_module
 from jointdiff.sample.guidance import GUIDANCE, shift_toward_target, target_loss
 from jointdiff.sample.settings import SamplingSettings
 from jointdiff.sample.targets import attribute_targets
@@ -35,23 +36,56 @@ def sample(model: Path, out: Path, *args: str) -> dict[str, np.ndarray]:
     return dict(np.load(out))
 
 
-def test_guidance_step_descends_the_target_loss():
-    """The sign: shifting the activations by -alpha * grad lowers the head's loss toward the target (the authors'
-    +alpha would raise it)."""
+def probed_total_derivatives(model, x, t, targets, head_t):
+    """dL/dh and dL/dhs_k by another route than the library's: forward hooks add a zero probe to the output of every
+    encoder block and of the middle block, and autograd differentiates L with respect to the probes."""
+    shapes = [a.shape for a in (model.unet.encode(x, t).h, *model.unet.encode(x, t).hs)]
+    probes = [torch.zeros(s, dtype=x.dtype, requires_grad=True) for s in shapes]
+    blocks = [model.unet.middle_block, *model.unet.input_blocks]
+    handles = [b.register_forward_hook(lambda m, i, out, p=p: out + p) for b, p in zip(blocks, probes)]
+    try:
+        enc = model.unet.encode(x, t)
+        head_time = torch.zeros_like(t) if head_t == "zero" else t
+        loss = target_loss(model.head(enc.h, enc.hs, head_time), targets, False)
+        return torch.autograd.grad(loss, probes)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def perturbed_tiny_model():
+    """A float64 tiny joint model whose residual branches are not zero (at initialisation they are)."""
     torch.manual_seed(0)
-    model = build_model(load_config(flags=TINY_FLAGS)).eval()
-    x, t = torch.randn(6, 1, 16, 16), torch.full((6,), 40)
-    targets = torch.arange(6) % 10
+    model = build_model(load_config(flags=TINY_FLAGS)).double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("head_t", ["t", "zero"])
+def test_representation_shift_moves_every_activation_by_its_total_derivative(head_t):
+    model = perturbed_tiny_model()
+    x, t = torch.randn(4, 1, 16, 16, dtype=torch.float64), torch.full((4,), 40)
+    targets = torch.tensor([1, 3, 5, 7])
+    settings = SamplingSettings(alpha=0.5, guidance="representation", head_t=head_t)
     enc = model.unet.encode(x, t)
+    shifted = shift_toward_target(model, x, t, targets, settings, multi_label=False)
+    expected = probed_total_derivatives(model, x, t, targets, head_t)
+    for before, after, grad in zip((enc.h, *enc.hs), (shifted.h, *shifted.hs), expected):
+        torch.testing.assert_close(after - before.detach(), 0.5 * grad, rtol=1e-9, atol=1e-12)
 
-    def loss_of(encoding) -> float:
-        with torch.no_grad():
-            return target_loss(model.head(encoding.h, encoding.hs, torch.zeros_like(t)), targets, False).item()
 
-    before = loss_of(enc)
-    shifted = shift_toward_target(model, enc, t, targets, SamplingSettings(alpha=1e-2), multi_label=False)
-    assert loss_of(shifted) < before
-    assert shifted.emb is enc.emb and len(shifted.hs) == len(enc.hs)
+def test_the_first_skip_activation_gradient_differs_from_pixel_to_pixel():
+    """A total derivative: hs_0 also feeds every later encoder block. Only the head's average pooling would give
+    the same value at every pixel of a channel."""
+    model = perturbed_tiny_model()
+    x, t = torch.randn(4, 1, 16, 16, dtype=torch.float64), torch.full((4,), 40)
+    settings = SamplingSettings(alpha=1.0, guidance="representation")
+    enc = model.unet.encode(x, t)
+    shift = shift_toward_target(model, x, t, torch.tensor([1, 3, 5, 7]), settings, multi_label=False).hs[0] - enc.hs[0]
+    spread = shift.flatten(2).std(dim=2) / shift.flatten(2).mean(dim=2).abs().clamp(min=1e-30)
+    assert (spread > 0.1).float().mean() > 0.9, spread
 
 
 # A tiny attribute model (CelebA's 40 attributes at 16 px): built, never trained, so no CelebA files are needed.
@@ -128,7 +162,7 @@ def test_attribute_guided_samples_are_scored_on_their_attribute(tmp_path):
 
 
 def test_x0_guidance_steers_toward_the_target(trained_model, tmp_path):
-    """Acceptance of issue 5: guided samples are the target class far more often than unguided ones (own head)."""
+    """x0 guidance: guided samples are the target class far more often than unguided ones (own head)."""
     args = ["--classes", "all", "--per-class", "3", "--guidance", "x0", "--clip-x0"]
     scores = {}
     for alpha in ("0", "100"):
@@ -139,6 +173,25 @@ def test_x0_guidance_steers_toward_the_target(trained_model, tmp_path):
                      "--device", "cpu"]) == 0
         scores[alpha] = json.loads(score.read_text())["own_head_target_accuracy"]
     assert scores["100"] >= 0.6 and scores["100"] >= scores["0"] + 0.4, scores
+
+
+def own_head_target_rate(model_file: Path, samples: dict[str, np.ndarray]) -> float:
+    trained = load_trained(model_file)
+    images = torch.as_tensor(samples["images"]).permute(0, 3, 1, 2)
+    predicted = head_predict(trained.model, from_uint8(images), multi_label=False)
+    return float((predicted == torch.as_tensor(samples["labels"])).float().mean())
+
+
+def test_the_representation_shift_sign_is_judged_on_samples(trained_model, tmp_path, monkeypatch):
+    """The authors' sign (+α ∂L) moves the samples to the target by the model's own head; the opposite sign moves
+    them away. Same seeds, judged on the final images (a loss on shifted activations cannot tell the two apart)."""
+    args = ["--classes", "all", "--per-class", "4", "--guidance", "representation", "--head-t", "zero"]
+    rates = {}
+    for name, sign, alpha in (("unguided", 1.0, "0"), ("authors", 1.0, "10"), ("flipped", -1.0, "10")):
+        monkeypatch.setattr(guidance_module, "REPRESENTATION_SIGN", sign)
+        rates[name] = own_head_target_rate(trained_model, sample(trained_model, tmp_path / f"{name}.npz", *args,
+                                                                  "--alpha", alpha))
+    assert rates["authors"] >= rates["unguided"] + 0.3 and rates["flipped"] < rates["unguided"], rates
 
 
 def test_seed_ranges_split_over_runs_give_identical_images(trained_model, tmp_path):
@@ -164,7 +217,7 @@ def test_interrupted_sampling_keeps_finished_batches(trained_model, tmp_path):
 
 def test_guidance_changes_samples_and_alpha_zero_is_unguided(trained_model, tmp_path):
     """The paper's representation shift, same seeds: alpha 0 reproduces unconditional sampling exactly; alpha > 0
-    changes the images. It does not reach the target class on digits (measured in issue 5; the x0 variant does)."""
+    changes the images."""
     plain = sample(trained_model, tmp_path / "u.npz", "--seeds", "0-19")
     zero = sample(trained_model, tmp_path / "g0.npz", "--classes", "all", "--per-class", "2", "--alpha", "0")
     guided = sample(trained_model, tmp_path / "g1.npz", "--classes", "all", "--per-class", "2", "--alpha", "100")

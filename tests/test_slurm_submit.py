@@ -1,7 +1,7 @@
 """The sbatch/srun flags the SLURM executor plugin builds for our GPU rules.
 
 These pin the plugin's behaviour that the train rule relies on (one task, torchrun spawning the GPU
-workers; see shared/spec/SNAKEMAKE.md §2.2-2.4), so a plugin upgrade that changes it fails here and not
+workers), so a plugin upgrade that changes it fails here and not
 on a cluster. They call the plugin's own string builders the way its test suite does, with a minimal
 stand-in job carrying Snakemake's real ResourceList.
 """

@@ -35,7 +35,7 @@ def tiny_workflow(workdir: Path, dataroot: Path, **experiment_changes) -> Path:
                      "counterfactual_images": 4, "counterfactual_t_fraction": 0.3, "counterfactual_alpha": 10},
         "evaluation": {"fid_weights": ["ema"], "fid_split": "train", "fid_min_samples": 10000, "fid_smoke": True,
                        "fid_reference_limit": 40, "fid_metrics": ["fid", "prc", "kid"], "paper_fid": True,
-                       "paper_fid_samples": 20, "accuracy_noise_levels": [0, 0.5], "independent_classifier": True},
+                       "paper_fid_samples": 20, "accuracy_noise_levels": [0, 0.5]},
         "report": {"paper_results": "config/paper_results.yaml"},
     }
     path = workdir / "config.yaml"

@@ -1,4 +1,4 @@
-"""Seeded label masks for the semi-supervised runs (METHOD.md §2, `labelled_data_share`).
+"""Seeded label masks for the semi-supervised runs (`labelled_data_share`; the authors did not seed theirs).
 
 Every sample still trains the denoiser; only the kept labels reach the classifier loss. A hidden label is -1:
 the class index becomes -1, an attribute row becomes all -1, so the loss can select `y >= 0` (classes) or

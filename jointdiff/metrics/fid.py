@@ -1,6 +1,6 @@
 """FID, precision/recall, KID (and IS) of uint8 samples against real images, with torch-fidelity.
 
-The standard protocol (METHOD.md §5): TF-Inception pool3 features with torch-fidelity's TF-exact resize,
+The standard protocol: TF-Inception pool3 features with torch-fidelity's TF-exact resize,
 statistics in float64, precision/recall with k = 3 nearest neighbours, KID with torch-fidelity's polynomial
 kernel. Features come from torch-fidelity's extractor and batching (`features.py`), and every number from its
 own metric functions on those features — the same maths `torch_fidelity.calculate_metrics` runs (a test

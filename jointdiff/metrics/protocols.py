@@ -1,6 +1,6 @@
 """FID protocols: which reference split and how many samples, so that two kinds of FID are never mixed up.
 
-- `standard`: the usual protocol (METHOD.md §5): all samples given (at least 50,000 at paper scale), the
+- `standard`: the usual protocol: all samples given (at least 50,000 at paper scale), the
   train split as reference, TF-Inception pool3 with the TF-exact resize, float64 statistics.
 - `paper`: the authors' in-training FID: the first 5,000 samples against the test split. They computed it
   on the raw (not EMA) weights' samples; which weights made the samples is chosen when sampling, not here.

@@ -49,7 +49,8 @@ def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, 
     shape = (len(seeds), cfg.resolved_channels(), cfg.resolved_image_size(), cfg.resolved_image_size())
     return sample_loop(eps_fn_for(trained, labels.to(device), settings), trained.diffusion,
                        make_generators(seeds), shape, steps=settings.steps or None, sampler=settings.sampler,
-                       eta=settings.eta, clip_x0=settings.clip_x0, x_start=x_start, t_start=t_start, device=device)
+                       variance=settings.variance, eta=settings.eta, clip_x0=settings.clip_x0, x_start=x_start,
+                       t_start=t_start, device=device)
 
 
 def part_path(parts_dir: Path, start: int) -> Path:

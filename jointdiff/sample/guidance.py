@@ -1,9 +1,13 @@
 """Classifier guidance with the joint model's own head: the paper's representation shift and two x-space variants.
 
-"representation" (the paper's `sampling_lr` α): at each reverse step the encoder runs once on x_t; the head's loss
-toward the target is differentiated with respect to the encoder's activations (the middle output h and every skip
-activation hs_k), those are shifted DOWN the gradient, h ← h − α ∂L/∂h, hs_k ← hs_k − α ∂L/∂hs_k, and the decoder
-runs on the shifted activations.
+"representation" (the paper's `sampling_lr` α, as the authors' sampling script does it): at each reverse step the
+encoder runs once on x_t as one autograd graph; the head's cross-entropy toward the target, L, is differentiated
+with respect to the middle output h and every encoder activation hs_k. These are TOTAL derivatives — hs_k also feeds
+the later encoder blocks and the middle block, so its gradient carries those paths and differs from pixel to
+pixel. Every activation moves by its gradient at once, h ← h + α ∂L/∂h, hs_k ← hs_k + α ∂L/∂hs_k (the authors' sign),
+and the decoder runs on the shifted activations; the encoder is not re-run. The sign is judged on the samples, not
+on the head's loss: the decoder predicts the noise, which the sampler subtracts, so moving the activations UP the
+loss moves the samples toward the target (measured on the digits demo; descending drives them away from it).
 
 The x-space variants (ours) turn a gradient with respect to x_t into classifier guidance in ε form (Dhariwal &
 Nichol 2021, eq. 14, with s = α): ε̃ = ε̂ + α √(1−ᾱ_t) ∇_{x_t} L.
@@ -44,23 +48,29 @@ def unit_rms(g: Tensor) -> Tensor:
     return g / g.flatten(1).pow(2).mean(1).sqrt().clamp(min=1e-12).view(-1, *[1] * (g.dim() - 1))
 
 
-def shift_toward_target(model: JointDiffusionModel, enc: Encoding, t: Tensor, targets: Tensor,
+REPRESENTATION_SIGN = 1.0  # the authors' h ← h + α ∂L/∂h (tests flip it to check that the samples then move away)
+
+
+def shift_toward_target(model: JointDiffusionModel, x_t: Tensor, t: Tensor, targets: Tensor,
                         settings: SamplingSettings, multi_label: bool) -> Encoding:
-    """enc with h and every hs_k moved by −α ∂L/∂(activation) (the encoder is not re-run)."""
+    """The encoding of x_t with h and every hs_k moved by α times the total derivative of the head's loss."""
     with torch.enable_grad():
-        acts = [a.detach().requires_grad_(True) for a in (enc.h, *enc.hs)]
-        logits = model.head(acts[0], acts[1:], head_timesteps(t, settings.head_t))
+        # x_t joins the graph so that every activation does, also when the weights are frozen; its own gradient
+        # is never computed.
+        enc = model.unet.encode(x_t.detach().requires_grad_(True), t)
+        acts = [enc.h, *enc.hs]
+        logits = model.head(enc.h, enc.hs, head_timesteps(t, settings.head_t))
         grads = torch.autograd.grad(target_loss(logits, targets, multi_label), acts)
     if settings.normalize_grad:
         grads = [unit_rms(g) for g in grads]
-    shifted = [a.detach() - settings.alpha * g for a, g in zip(acts, grads)]
-    return Encoding(shifted[0], shifted[1:], enc.emb)
+    shifted = [a.detach() + REPRESENTATION_SIGN * settings.alpha * g for a, g in zip(acts, grads)]
+    return Encoding(shifted[0], shifted[1:], enc.emb.detach())
 
 
 def representation_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor,
                        targets: Tensor, settings: SamplingSettings, multi_label: bool) -> Tensor:
     """The paper's guidance: decode the encoding of x_t shifted toward the target."""
-    return model.unet.decode(shift_toward_target(model, model.unet.encode(x_t, t), t, targets, settings, multi_label))
+    return model.unet.decode(shift_toward_target(model, x_t, t, targets, settings, multi_label))
 
 
 def x_space_guided(eps: Tensor, grad: Tensor, diffusion: GaussianDiffusion, t: Tensor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, fields
 
-from jointdiff.choices import GUIDANCE_METHODS, HEAD_T, SAMPLERS, WEIGHTS
+from jointdiff.choices import GUIDANCE_METHODS, HEAD_T, SAMPLERS, VARIANCES, WEIGHTS
 from jointdiff.errors import UserError
 
 
@@ -18,20 +18,21 @@ from jointdiff.errors import UserError
 class SamplingSettings:
     # --- the sampler ---------------------------------------------------------------------------------------------
     weights: str = "ema"              # which weights of the model file: ema or raw
-    sampler: str = "ancestral"        # ancestral (the paper's, fixed-large variance) or ddim
+    sampler: str = "ancestral"        # ancestral (the paper's) or ddim
+    variance: str = "fixedlarge"      # the ancestral sampler's variance: fixedlarge (the paper's) or fixedsmall
     steps: int = 0                    # sampler steps; 0 = all T (the paper's)
     eta: float = 0.0                  # DDIM eta
     clip_x0: bool = False             # clip the predicted x0 to [-1, 1] at every step
     # --- guidance by the joint classifier (jointdiff/sample/guidance.py) -----------------------------------------
     alpha: float = 0.0                # step size α (the paper's sampling_lr; the guidance scale of x0/input); 0 = off
     guidance: str = "representation"  # one of GUIDANCE_METHODS
-    head_t: str = "zero"              # the timestep feature the head reads during guidance: one of HEAD_T
+    head_t: str = "t"                 # the timestep feature the head reads during guidance (the authors': t)
     guide_until: float = 1.0          # guide only while t < guide_until · T
     normalize_grad: bool = False      # scale each gradient to unit RMS per sample
 
     def __post_init__(self) -> None:
-        for name, allowed in (("weights", WEIGHTS), ("sampler", SAMPLERS), ("guidance", GUIDANCE_METHODS),
-                              ("head_t", HEAD_T)):
+        for name, allowed in (("weights", WEIGHTS), ("sampler", SAMPLERS), ("variance", VARIANCES),
+                              ("guidance", GUIDANCE_METHODS), ("head_t", HEAD_T)):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{flag(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.steps < 0:
@@ -64,8 +65,10 @@ def add_sampling_arguments(p: argparse.ArgumentParser, alpha: float = 0.0) -> No
     d = SamplingSettings()
     g = p.add_argument_group("sampler")
     g.add_argument("--weights", default=d.weights, choices=WEIGHTS, help="which weights to sample from")
-    g.add_argument("--sampler", default=d.sampler, choices=SAMPLERS,
-                   help="ancestral (the paper's, fixed-large variance) or ddim")
+    g.add_argument("--sampler", default=d.sampler, choices=SAMPLERS, help="ancestral (the paper's) or ddim")
+    g.add_argument("--variance", default=d.variance, choices=VARIANCES,
+                   help="the ancestral sampler's variance: fixedlarge (the paper's, beta_t) or fixedsmall (the "
+                        "posterior's)")
     g.add_argument("--steps", type=int, default=d.steps, metavar="N", help="sampler steps; 0 = all T (the paper's)")
     g.add_argument("--eta", type=float, default=d.eta, help="DDIM eta")
     g.add_argument("--clip-x0", action="store_true", help="clip the predicted x0 to [-1, 1] at every step")
@@ -76,7 +79,8 @@ def add_sampling_arguments(p: argparse.ArgumentParser, alpha: float = 0.0) -> No
                    help="representation: the paper's shift of the encoder activations; x0 (ours): the head on the "
                         "denoiser's clean estimate, gradient to x_t; input (ours): the head on x_t itself")
     g.add_argument("--head-t", default=d.head_t, choices=HEAD_T,
-                   help="timestep feature the head reads during guidance (zero: the value it was trained with)")
+                   help="timestep feature the head reads during guidance: t (the authors') or zero (the value a head "
+                        "trained on clean images saw)")
     g.add_argument("--guide-until", type=float, default=d.guide_until, metavar="F",
                    help="guide only while t < F*T (1 = every step)")
     g.add_argument("--normalize-grad", action="store_true", help="unit-RMS gradients per sample")

@@ -1,4 +1,4 @@
-"""Per-sample augmentation of the joint classifier's input (METHOD.md §2), with kornia.
+"""Per-sample augmentation of the joint classifier's input, with kornia, as the authors' list.
 
 Two deliberate differences from the authors' code:
 - Kornia's intensity ops (brightness, contrast, sharpness, colour jitter) expect [0, 1] and clamp to it; the

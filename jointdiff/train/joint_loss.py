@@ -1,10 +1,11 @@
-"""The joint training objective L = L_diff + s · L_cls (METHOD.md §2).
+"""The joint training objective L = w · L_diff + s · L_cls.
 
 L_diff is the ε MSE at uniform timesteps. L_cls comes from a second pass through the ENCODER only (the decoder
 gets no gradient from the classifier): the clean, augmented x0 at t = 0 (the paper's runs), or, with
-`noised_classifier`, the very x_t and t of the denoising pass (not augmented: kornia's ops are defined on
-images in [0, 1], not on noised x_t). Only labelled rows enter L_cls (y == -1, or a multi-label row with any
--1, is unlabelled); MixUp then mixes among labelled rows only, so every mixed target is known.
+`noised_classifier`, the augmented x0 noised with the very t and ε of the denoising pass. (The authors augmented x_t
+itself: kornia's intensity ops clamp it to [0, 1] and its geometric ops resample the noise; augmenting the image
+before noising it keeps x_t a draw of q(x_t | x0).) With hidden labels (y == -1, or a multi-label row with any -1)
+the classifier term comes from a `LabelledBuffer`, as in the authors' code.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from jointdiff.diffusion import GaussianDiffusion
 from jointdiff.model import JointDiffusionModel
+from jointdiff.train.labelled_buffer import LabelledBuffer
 
 Augment = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -52,7 +54,7 @@ def batch_accuracy(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor
 def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Tensor, y: Tensor, *,
                scaling: float, noised_classifier: bool, multi_label: bool, augment: Augment | None = None,
                t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0,
-               all_labelled: bool = False) -> dict[str, Tensor]:
+               buffer: LabelledBuffer | None = None) -> dict[str, Tensor]:
     """One batch's losses.
 
     :param x0: [N, C, H, W] images in [-1, 1]; y: [N] classes or [N, K] attributes, -1 = unlabelled.
@@ -61,10 +63,9 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     :param augment: the classifier's augmentation (x, soft targets) -> (x, soft targets), or None.
     :param t, noise: the denoising pass's timesteps [N] and ε [N, C, H, W]; drawn uniformly / N(0, I) from the
         global RNG when None (a trainer passes its own to make runs independent of the process count).
-    :param all_labelled: the caller knows every row has its label: the labelled rows are then not counted on the
-        device, which would wait for the GPU (a host sync) at every step.
-    :return: scalar tensors `loss`, `diffusion`, `classifier` (0 without a head, or with fewer than two
-        labelled rows: BatchNorm needs two; the zero-weight pass still puts every parameter in the graph),
+    :param buffer: the semi-supervised buffer, for data with hidden labels; None means every label is known
+        (nothing is counted on the device then, which would wait for the GPU at every step).
+    :return: scalar tensors `loss`, `diffusion`, `classifier` (0 without a head, and while the buffer fills),
         and detached `accuracy` and `labelled` (rows in L_cls; accuracy is 0 when that is 0, so average
         accuracy weighted by `labelled`).
     """
@@ -79,22 +80,21 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     if model.head is None:
         return {"loss": l_diff, "diffusion": l_diff, "classifier": torch.zeros_like(l_diff), **no_stats}
 
-    if noised_classifier:
-        x_cls, t_cls = diffusion.q_sample(x0, t, noise), t
-    else:
-        x_cls, t_cls = x0, torch.zeros_like(t)
     targets, labelled = classifier_targets(y, model.head.fc_2.out_features, multi_label)
-    count = x0.shape[0] if all_labelled else int(labelled.sum())
-    if count < 2:
-        l_cls = model.classify(x_cls, t_cls).sum() * 0.0
-        stats = no_stats
+    this_batch = buffer is None or bool(labelled.all())
+    taken = (x0, targets) if this_batch else buffer.take(x0, targets, labelled)
+    if taken is None:  # the buffer is filling: no classifier step, but BatchNorm sees the batch
+        x_cls = x0 if augment is None else augment(x0, targets)[0]
+        l_cls = model.classify(x_cls, torch.zeros_like(t)).sum() * 0.0
+        return {"loss": diffusion_weight * l_diff + l_cls, "diffusion": l_diff, "classifier": l_cls.detach(),
+                **no_stats}
+    x_cls, targets = taken if augment is None else augment(*taken)
+    if noised_classifier and this_batch:  # the authors' buffered step is always on clean images at t = 0
+        x_cls, t_cls = diffusion.q_sample(x_cls, t, noise), t
     else:
-        if not all_labelled:
-            x_cls, t_cls, targets = x_cls[labelled], t_cls[labelled], targets[labelled]
-        if augment is not None and not noised_classifier:
-            x_cls, targets = augment(x_cls, targets)
-        logits = model.classify(x_cls, t_cls)
-        l_cls = classification_loss(logits, targets, multi_label)
-        stats = {"accuracy": batch_accuracy(logits, targets, multi_label),
-                 "labelled": torch.tensor(count, device=x0.device)}
+        t_cls = torch.zeros(len(x_cls), dtype=torch.long, device=x0.device)
+    logits = model.classify(x_cls, t_cls)
+    l_cls = classification_loss(logits, targets, multi_label)
+    stats = {"accuracy": batch_accuracy(logits, targets, multi_label),
+             "labelled": torch.tensor(len(x_cls), device=x0.device)}
     return {"loss": diffusion_weight * l_diff + scaling * l_cls, "diffusion": l_diff, "classifier": l_cls, **stats}

@@ -7,7 +7,7 @@ back on the same batches, timesteps and noise.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from jointdiff.model import JointDiffusionModel, build_model
 from jointdiff.train.checkpoint import load_latest_checkpoint
 from jointdiff.train.crossrank_batchnorm import convert_to_crossrank
 from jointdiff.train.ema import make_ema
+from jointdiff.train.labelled_buffer import LabelledBuffer
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,19 @@ class TrainState:
     ema: nn.Module
     optimizer: torch.optim.Optimizer
     step: int = 0
+    labelled_buffer: LabelledBuffer = field(default_factory=LabelledBuffer)  # semi-supervised runs only
 
     def to_dict(self, cfg: ExperimentConfig, world_size: int, data_manifest: dict | None) -> dict[str, Any]:
         """The checkpoint's contents."""
         return {"step": self.step, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "config": cfg.to_dict(), "world_size": world_size,
-                "data_manifest": data_manifest}
+                "optimizer": self.optimizer.state_dict(), "labelled_buffer": self.labelled_buffer.state_dict(),
+                "config": cfg.to_dict(), "world_size": world_size, "data_manifest": data_manifest}
 
     def load(self, saved: dict[str, Any]) -> None:
         self.model.load_state_dict(saved["model"])
         self.ema.load_state_dict(saved["ema"])
         self.optimizer.load_state_dict(saved["optimizer"])
+        self.labelled_buffer.load_state_dict(saved["labelled_buffer"], next(self.model.parameters()).device)
         self.step = saved["step"]
 
 

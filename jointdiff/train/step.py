@@ -20,6 +20,7 @@ from jointdiff.distributed import DistInfo
 from jointdiff.train.augment import build_augmentation
 from jointdiff.train.ema import update_ema
 from jointdiff.train.joint_loss import joint_loss
+from jointdiff.train.labelled_buffer import LabelledBuffer
 from jointdiff.train.records import LossTotals
 from jointdiff.train.state import TrainState
 
@@ -28,20 +29,20 @@ class TrainStep(nn.Module):
     """The whole per-micro-batch computation as one module, so DDP sees one forward per backward."""
 
     def __init__(self, model: nn.Module, diffusion, cfg: ExperimentConfig, augment,
-                 all_labelled: bool = False) -> None:
+                 buffer: LabelledBuffer | None = None) -> None:
         super().__init__()
         self.model = model
         self.diffusion = diffusion
         self.cfg = cfg
         self.augment = augment
-        self.all_labelled = all_labelled  # every training label known: joint_loss need not count them per step
+        self.buffer = buffer  # the semi-supervised buffer; None when every training label is known
 
     def forward(self, x0, y, t, noise):
         return joint_loss(self.model, self.diffusion, x0, y, t=t, noise=noise,
                           scaling=self.cfg.classifier_loss_scaling,
                           noised_classifier=self.cfg.train_noised_classifier,
                           multi_label=self.cfg.multi_label_classifier, augment=self.augment,
-                          diffusion_weight=self.cfg.diffusion_loss_weight, all_labelled=self.all_labelled)
+                          diffusion_weight=self.cfg.diffusion_loss_weight, buffer=self.buffer)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -60,7 +61,8 @@ class StepRunner:
                  all_labelled: bool) -> None:
         self.state, self.diffusion, self.cfg, self.info = state, diffusion, cfg, info
         augment = build_augmentation(cfg) if state.model.head is not None else None
-        module: nn.Module = TrainStep(state.model, diffusion, cfg, augment, all_labelled=all_labelled)
+        buffer = None if all_labelled else state.labelled_buffer
+        module: nn.Module = TrainStep(state.model, diffusion, cfg, augment, buffer)
         if info.world_size > 1:
             module = DDP(module, device_ids=[info.device.index] if info.device.type == "cuda" else None)
         self.module = module
