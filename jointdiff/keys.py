@@ -37,6 +37,7 @@ KEY_ISC_STD = "isc_std"
 KEY_PROTOCOL = "protocol"          # "standard" | "paper"
 KEY_PROTOCOL_LABEL = "protocol_label"
 KEY_SMOKE = "smoke"
+KEY_FLOOR = "floor"                # true: real held-out images in place of samples, what real data scores
 KEY_METRICS = "metrics"
 KEY_N_SAMPLES = "n_samples"
 KEY_N_REFERENCE = "n_reference"

@@ -43,6 +43,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
     weights="ema|raw",
     alpha=r"[0-9.e+-]+",
+    protocol="standard|paper",
 
 
 def exp_cfg(wildcards):
@@ -134,12 +135,26 @@ def metric_files(pattern, experiments):
     return [pattern.format(results=RESULTS, experiment=e) for e in experiments]
 
 
+def fid_protocols():
+    return ["standard"] + (["paper"] if config["evaluation"]["paper_fid"] else [])
+
+
 def fid_inputs():
+    """Every FID file of the table: the experiments' and, per dataset and protocol, the floor of real images."""
     e = config["evaluation"]
     files = [f"{RESULTS}/{x}/metrics/fid_standard_{w}.json" for x in GENERATIVE_EXPERIMENTS for w in e["fid_weights"]]
     if e["paper_fid"]:
         files += metric_files("{results}/{experiment}/metrics/fid_paper_raw.json", GENERATIVE_EXPERIMENTS)
-    return files
+    datasets = dict.fromkeys(EXPERIMENT_CONFIGS[x][0].dataset for x in GENERATIVE_EXPERIMENTS)
+    return files + [f"{RESULTS}/floors/{d}/fid_{p}.json" for d in datasets for p in fid_protocols()]
+
+
+# The floor of each FID protocol: real images of the split it does not compare against, as many as its samples.
+FLOOR_SPLIT = {"standard": "test", "paper": "train"}
+
+
+def floor_count(wildcards):
+    return N_UNCOND if wildcards.protocol == "standard" else config["evaluation"]["paper_fid_samples"]
 
 
 def guided_metric_files():

@@ -79,6 +79,31 @@ rule fid_paper_protocol:
         "--protocol paper {params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
 
 
+# What real data scores: held-out real images in place of samples, same protocol, count and reference.
+rule fid_floor:
+    input:
+        manifest=manifest_path("{dataset}"),
+    output:
+        metrics=f"{RESULTS}/floors/{{dataset}}/fid_{{protocol}}.json",
+        images=f"{RESULTS}/floors/{{dataset}}/real_{{protocol}}.npz",
+    log:
+        f"logs/evaluate/floor_{{dataset}}_{{protocol}}.log",
+    params:
+        dataroot=lambda wc, input: dataroot_of(input.manifest),
+        split=lambda wc: FLOOR_SPLIT[wc.protocol],
+        count=floor_count,
+        smoke=fid_smoke_flags(),
+        metrics=",".join(config["evaluation"]["fid_metrics"]),
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff fid --real-split {params.split} --real-count {params.count} --save-real {output.images} "
+        "--dataset {wildcards.dataset} --dataroot {params.dataroot} --protocol {wildcards.protocol} "
+        "--metrics {params.metrics} --min-samples {params.count} {params.smoke} --device cpu "
+        "--out {output.metrics} > {log} 2>&1"
+
+
 rule independent_classifier:
     input:
         manifest=manifest_path("{dataset}"),

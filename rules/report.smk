@@ -68,6 +68,7 @@ rule table_guidance:
 rule figure_samples:
     input:
         samples=f"{RESULTS}/{{experiment}}/samples/uncond_ema_n{N_UNCOND}.npz",
+        real=lambda wc: f"{RESULTS}/floors/{exp_cfg(wc).dataset}/real_standard.npz",
     output:
         png=report(f"{RESULTS}/figures/samples_{{experiment}}.png", caption="../report/figure_samples.rst", category="Samples"),
         pdf=f"{RESULTS}/figures/samples_{{experiment}}.pdf",
@@ -76,7 +77,7 @@ rule figure_samples:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind samples --inputs {input.samples} --title {wildcards.experiment} "
+        "jointdiff report figure --kind samples --inputs {input.samples} {input.real} --title {wildcards.experiment} "
         "--out {output.png} > {log} 2>&1"
 
 

@@ -106,3 +106,28 @@ def test_paper_protocol_smoke_run_writes_labelled_json_and_caches_the_reference(
     assert main(flags) == 0  # the second run reads the reference from the cache
     again = json.loads(out.read_text())
     assert again["fid"] == result["fid"] and cache_file.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.slow
+def test_the_floor_scores_real_held_out_images_and_caches_their_features(tmp_path, digits_root):
+    out, real = tmp_path / "floor.json", tmp_path / "real.npz"
+    flags = fid("--real-split", "test", "--real-count", "24", "--save-real", str(real), "--dataset", "digits",
+                "--dataroot", str(digits_root), "--smoke", "--reference-limit", "24", "--device", "cpu",
+                "--out", str(out))
+    assert main(flags) == 0
+    result = json.loads(out.read_text())
+    assert result["floor"] is True and result["n_samples"] == 24 and result["n_reference"] == 24
+    assert result["samples"]["real"]["split"] == "test" and result["reference"]["split"] == "train"
+    images = np.load(real)["images"]
+    assert images.shape == (24, 16, 16, 1) and images.dtype == np.uint8
+    cached = sorted((digits_root / "digits" / "fid_refs").glob("digits-test-n24-*.npz"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    assert main(flags) == 0  # the real images' features come from the cache the second time
+    assert json.loads(out.read_text())["fid"] == result["fid"] and cached[0].stat().st_mtime_ns == mtime
+
+
+def test_the_floor_needs_a_split_other_than_the_reference(tmp_path, capsys, digits_root):
+    code = main(fid("--real-split", "train", "--dataset", "digits", "--dataroot", str(digits_root), "--smoke",
+                    "--device", "cpu"))
+    assert code == 2 and "--real-split train must differ from the reference split train" in capsys.readouterr().err

@@ -107,6 +107,19 @@ def test_fid_table_labels_smoke_rows_and_reads_names_from_paths(tmp_path):
     assert "smoke" in out.with_suffix(".md").read_text()
 
 
+def test_fid_table_has_a_floor_row_of_real_images(tmp_path):
+    std = fid_file(tmp_path, "cifar10", "standard", "ema", 12.3456, smoke=False, n=50000)
+    data = json.loads(std.read_text()) | {"fid": 2.5, "floor": True, "n_samples": 10000,
+                                          "samples": {"real": {"dataset": "CIFAR10", "split": "test"}}}
+    floor = write_json(tmp_path / "floors" / "CIFAR10" / "fid_standard.json", data)
+    out = tmp_path / "fid.csv"
+    assert main(["report", "table", "--kind", "fid", "--inputs", str(std), str(floor), "--paper", str(PAPER),
+                 "--out", str(out)]) == 0
+    row = read_table(out).set_index("experiment").loc["real CIFAR10 test (floor)"]
+    assert (row["FID"], row["weights"], row["n samples"], row["FID - paper"]) == ("2.50", "real images", "10000",
+                                                                                 "n/a")
+
+
 def test_guidance_table_sorts_alphas_and_marks_missing_reference(tmp_path):
     files = [guided_file(tmp_path, "cifar10", a, own, ref)
              for a, own, ref in ((10, 0.9, 0.8), (0, 0.1, None), (1, 0.5, 0.45))]
@@ -156,6 +169,16 @@ def test_sample_grid_figure(tmp_path):
     path = tmp_path / "uncond_ema_n120.npz"
     np.savez(path, images=images(120), labels=np.full(120, -1), seeds=np.arange(120))
     run_figure(tmp_path, "samples", [path], "cifar10")
+
+
+def test_sample_grid_with_a_row_of_real_images_above(tmp_path):
+    samples, real = tmp_path / "uncond_ema_n120.npz", tmp_path / "real_standard.npz"
+    np.savez(samples, images=images(120), labels=np.full(120, -1), seeds=np.arange(120))
+    np.savez(real, images=images(30, seed=2), labels=np.full(30, -1))
+    alone = run_figure(tmp_path / "a", "samples", [samples], "cifar10")
+    both = run_figure(tmp_path / "b", "samples", [samples, real], "cifar10")
+    with Image.open(alone) as a, Image.open(both) as b:
+        assert b.size[1] > a.size[1] * 1.05  # the real row adds height
 
 
 def test_guided_figure_reads_alpha_from_field_or_name(tmp_path):

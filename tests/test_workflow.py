@@ -36,6 +36,7 @@ def test_paper_config_dry_run_lists_every_stage_per_experiment(tmp_path):
     assert counts["sample_guided"] == alphas * experiments and counts["guided_score"] == alphas * experiments
     for rule in ("accuracy", "counterfactual", "fid_standard", "fid_paper_protocol"):
         assert counts[rule] == experiments, rule
+    assert counts["fid_floor"] == 2 * experiments  # four datasets, standard and paper protocol
     for rule in ("table_accuracy", "table_fid", "table_guidance", "figure_alpha_sweep", "figure_training_curves"):
         assert counts[rule] == 1, rule
 
@@ -98,9 +99,16 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     assert float(rows[0]["EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
     assert "metrics/accuracy.json" in rows[0]["source"]
     fid = json.loads((results / "tiny" / "metrics" / "fid_standard_ema.json").read_text())
-    fid_rows = {r["protocol"]: r for r in csv.DictReader(open(results / "tables" / "fid.csv"))}
-    assert float(fid_rows["standard"]["FID"]) == pytest.approx(fid["fid"], rel=1e-3)
-    assert fid["smoke"] is True and fid_rows["standard"]["smoke"] == "yes"
+    fid_rows = {(r["experiment"], r["protocol"]): r for r in csv.DictReader(open(results / "tables" / "fid.csv"))}
+    assert float(fid_rows["tiny", "standard"]["FID"]) == pytest.approx(fid["fid"], rel=1e-3)
+    assert fid["smoke"] is True and fid_rows["tiny", "standard"]["smoke"] == "yes"
+    # Each FID is read against its floor: real test images, as many as the samples, against the same reference.
+    floor = json.loads((results / "floors" / "digits" / "fid_standard.json").read_text())
+    floor_row = fid_rows["real digits test (floor)", "standard"]
+    assert floor["floor"] is True and floor["n_samples"] == fid["n_samples"] == 20
+    assert floor["reference"] == {k: v for k, v in fid["reference"].items()}
+    assert float(floor_row["FID"]) == pytest.approx(floor["fid"], rel=1e-3) and floor_row["FID - paper"] == "n/a"
+    assert ("real digits train (floor)", "paper") in fid_rows
     guided = list(csv.DictReader(open(results / "tables" / "guidance.csv")))
     assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
     assert all(r["independent classifier (%)"] not in ("", "n/a") for r in guided)
@@ -118,6 +126,7 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
         table.unlink()
     proc = run_snakemake(tmp_path, config, "--cores", "1", "--allowed-rules", "table_accuracy", "table_fid",
                          "table_guidance", "all")
+    assert "rule fid_floor" not in proc.stdout + proc.stderr
     assert (results / "tables" / "fid.csv").exists() and "rule train" not in proc.stdout + proc.stderr
 
 

@@ -4,6 +4,11 @@
                   --out results/cifar10/metrics/fid_uncond.json
     jointdiff fid --samples S.npz --dataset CIFAR10 --dataroot data --protocol paper --out metrics/fid_paper.json
     jointdiff fid --samples S.npz --dataset digits --dataroot data --smoke        (few samples, labelled smoke)
+    jointdiff fid --real-split test --real-count 10000 --dataset CIFAR10 --dataroot data --out floor.json
+
+The last form is the protocol's floor: real held-out images in place of samples (the split the protocol does not
+compare against), so that every FID can be read against what real data gets with the same count and reference.
+Their features are cached like the reference's; --save-real writes the images used, as a samples archive.
 
 Protocols: `standard` (train-split reference, all samples, at least 50,000) and `paper` (the authors'
 in-training variant: test-split reference, first 5,000 samples); the metric file says which. Reference
@@ -41,8 +46,15 @@ def _comma_list(text: str) -> tuple[str, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to compare")
-    g.add_argument("--samples", required=True, type=Path, metavar="S.npz",
-                   help="uint8 NHWC 'images' in an .npz (from `jointdiff sample`), or a directory of PNGs")
+    what = g.add_mutually_exclusive_group(required=True)
+    what.add_argument("--samples", type=Path, metavar="S.npz",
+                      help="uint8 NHWC 'images' in an .npz (from `jointdiff sample`), or a directory of PNGs")
+    what.add_argument("--real-split", metavar="SPLIT",
+                      help="the floor: real images of this held-out split in place of samples")
+    g.add_argument("--real-count", type=_positive_int, metavar="N",
+                   help="with --real-split: this many images (a seeded subset; default: the whole split)")
+    g.add_argument("--save-real", type=Path, metavar="FILE.npz",
+                   help="with --real-split: write the real images used, as a samples archive (for figures)")
     g.add_argument("--dataset", required=True, metavar="NAME", help="prepared dataset to compare with")
     g.add_argument("--dataroot", default=Path("data"), type=Path, metavar="DIR",
                    help="data root of `jointdiff prepare` (default: data)")
@@ -72,8 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check_arguments(args: argparse.Namespace) -> str:
     """Torch-free checks of files and flags; returns the reference split."""
     get_spec(args.dataset)
-    if not args.samples.exists():
+    if args.samples is not None and not args.samples.exists():
         raise UserError(f"--samples {args.samples}: no such file or directory")
+    if args.samples is not None and (args.real_count is not None or args.save_real is not None):
+        raise ConfigError("--real-count and --save-real go with --real-split (the floor), not --samples")
+    if args.save_real is not None and args.save_real.suffix != ".npz":
+        raise ConfigError(f"--save-real {args.save_real}: expected an .npz file name")
     if args.inception_weights is not None and not args.inception_weights.is_file():
         raise UserError(f"--inception-weights {args.inception_weights}: no such file")
     if args.out is not None and args.out.suffix.lower() != ".json":
@@ -86,6 +102,26 @@ def _check_arguments(args: argparse.Namespace) -> str:
         raise ConfigError(f"--split {split}: the {protocol.name} protocol compares against the "
                           f"{protocol.reference_split} split")
     return split
+
+
+def seeded_subset(images, identity: dict, count: int | None):
+    """The first `count` images of a seed-0 permutation (in their original order), and the identity saying so."""
+    if count is None or count >= len(images):
+        return images, identity
+    import torch
+    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:count]
+    return images[keep.sort().values], identity | {"subset": f"first {count} of a seed-0 permutation"}
+
+
+def save_real_images(path: Path, images, identity: dict) -> None:
+    """Real images (uint8 N x C x H x W) as a samples archive: what the floor measured, for the samples figure."""
+    import numpy as np
+
+    from jointdiff.images import save_npz
+    from jointdiff.keys import KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS
+
+    save_npz(path, **{KEY_IMAGES: images.permute(0, 2, 3, 1).numpy(), KEY_LABELS: np.full(len(images), -1),
+                      KEY_SAMPLE_SETTINGS: np.asarray(json.dumps({"real": identity}))})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,16 +138,20 @@ def run(args: argparse.Namespace) -> int:
     # The reference first: a dataset that is not prepared fails before any Inception work.
     images, _ = load_uint8_split(spec.name, args.dataroot, split, image_size=args.image_size,
                                  channels=args.channels)
-    identity = {"dataset": spec.name, "split": split, "image_size": args.image_size or spec.image_size,
-                "channels": args.channels or spec.channels}
-    if args.reference_limit is not None and args.reference_limit < len(images):
-        import torch
-        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:args.reference_limit]
-        images = images[keep.sort().values]
-        identity["subset"] = f"first {args.reference_limit} of a seed-0 permutation"
+    shape = {"image_size": args.image_size or spec.image_size, "channels": args.channels or spec.channels}
+    images, identity = seeded_subset(images, {"dataset": spec.name, "split": split, **shape}, args.reference_limit)
     reference = ReferenceImages(images, identity, reference_cache_dir(args.dataroot, spec.name))
+    samples = args.samples
+    if args.real_split is not None:
+        real, _ = load_uint8_split(spec.name, args.dataroot, args.real_split, image_size=args.image_size,
+                                   channels=args.channels)
+        real, real_identity = seeded_subset(real, {"dataset": spec.name, "split": args.real_split, **shape},
+                                            args.real_count)
+        samples = ReferenceImages(real, real_identity, reference.cache_dir)
+        if args.save_real is not None:
+            save_real_images(args.save_real, real, real_identity)
 
-    result = compute_fidelity(args.samples, reference, metrics=args.metrics, protocol=args.protocol,
+    result = compute_fidelity(samples, reference, metrics=args.metrics, protocol=args.protocol,
                               min_samples=args.min_samples, smoke=args.smoke, weights_path=args.inception_weights,
                               device=args.device, batch_size=args.batch_size)
     text = json.dumps(result, indent=2) + "\n"

@@ -31,10 +31,11 @@ from torch_fidelity.metric_prc import (KEY_METRIC_F_SCORE, KEY_METRIC_PRECISION,
 
 from jointdiff.distributed import resolve_device
 from jointdiff.errors import ConfigError, UserError
-from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_ISC_MEAN, KEY_ISC_STD,
-                            KEY_KID_MEAN, KEY_KID_STD, KEY_METRICS, KEY_MIN_SAMPLES, KEY_N_REFERENCE, KEY_N_SAMPLES,
-                            KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL, KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES,
-                            KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE, KEY_TORCH_FIDELITY, KEY_WEIGHTS)
+from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_FLOOR, KEY_ISC_MEAN,
+                            KEY_ISC_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_METRICS, KEY_MIN_SAMPLES, KEY_N_REFERENCE,
+                            KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL, KEY_RECALL, KEY_REFERENCE,
+                            KEY_SAMPLES, KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE, KEY_TORCH_FIDELITY,
+                            KEY_WEIGHTS)
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import frechet_distance, gaussian_statistics
 from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
@@ -122,13 +123,15 @@ def _check_counts(n_samples: int, n_reference: int, min_samples: int, smoke: boo
                         f"{', '.join(m.name for m in selected)} need at least {floor} in each set")
 
 
-def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference: ReferenceImages, *,
+def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | ReferenceImages, reference: ReferenceImages, *,
                      metrics: Sequence[str] = ("fid", "prc", "kid"), protocol: str = "standard",
                      min_samples: int | None = None, smoke: bool = False, weights_path: str | Path | None = None,
                      inception_cache_dir: str | Path | None = None, device: str = "auto",
                      batch_size: int = 64) -> dict[str, Any]:
     """Metrics of uint8 `samples` [N x C x H x W] (or an .npz / PNG directory) against `reference`.
 
+    :param samples: generated images, or real held-out images (a ReferenceImages) for the protocol's floor — what
+        real data scores with the same count and reference; their features are cached like the reference's.
     :param metrics: names from METRICS ("fid", "prc", "kid", "isc").
     :param protocol: "standard" or "paper" (see `protocols.py`); decides the reference split and sample count.
     :param min_samples: fewer samples are refused unless `smoke`; None = the protocol's minimum.
@@ -139,6 +142,14 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference:
     selected = select_metrics(metrics)
     spec = get_protocol(protocol)
     device = resolve_device(device).type
+    held_out = samples if isinstance(samples, ReferenceImages) else None
+    if held_out is not None:
+        samples = held_out.images
+        if held_out.identity["dataset"] != reference.identity["dataset"] or \
+                held_out.identity["split"] == reference.identity["split"]:
+            raise UserError(f"the floor compares held-out real images with the reference: --real-split "
+                            f"{held_out.identity['split']} must differ from the reference split "
+                            f"{reference.identity['split']}")
     samples_path = None if isinstance(samples, torch.Tensor | np.ndarray) else str(samples)
     samples = load_sample_images(samples) if samples_path else check_uint8_images(samples, "samples")
     sample_settings = read_sample_settings(samples_path) if samples_path else None
@@ -170,7 +181,14 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference:
     # The reference (cached) before the samples, so a reference problem shows before the long part.
     ref_stats = reference_statistics(reference, weights, device=device, batch_size=batch_size)
     layers = tuple(dict.fromkeys(m.layer for m in selected))
-    features = extract_inception_features(samples, weights, layers=layers, device=device, batch_size=batch_size)
+    if held_out is not None:
+        if layers != (POOL3,):
+            raise UserError("the floor computes pool3 metrics only (fid, prc, kid): drop isc from --metrics")
+        real = ReferenceImages(samples, held_out.identity, held_out.cache_dir)
+        features = {POOL3: reference_statistics(real, weights, device=device, batch_size=batch_size).features}
+    else:
+        features = extract_inception_features(samples, weights, layers=layers, device=device,
+                                              batch_size=batch_size)
 
     # Every metric from torch-fidelity's functions on the features; then the fields that name the protocol.
     result: dict[str, Any] = {}
@@ -191,8 +209,9 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference:
         KEY_N_REFERENCE: len(ref_images),
         KEY_MIN_SAMPLES: min_samples,
         KEY_WEIGHTS: made_with,
+        KEY_FLOOR: held_out is not None,
         KEY_SAMPLES: {"path": samples_path, "sha256": samples_sha256, "shape": list(samples.shape[1:]),
-                      "settings": sample_settings},
+                      "settings": sample_settings, "real": None if held_out is None else held_out.identity},
         KEY_REFERENCE: {k: ref_stats.identity[k] for k in ref_stats.identity if k not in ("extractor", "layer")}
         | {"cache_file": str(ref_stats.path) if ref_stats.path else None},
         KEY_FEATURE_EXTRACTOR: weights.describe(),

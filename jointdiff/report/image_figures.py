@@ -56,15 +56,22 @@ def figure_for(image: np.ndarray, panels: int, panel_inches: float = PANEL_INCHE
 
 # ---------------------------------------------------------------------------------------------------------------
 def samples_figure(inputs: Sequence[Path], title: str | None) -> Figure:
-    """The first 64-100 samples of one archive as a grid."""
-    path = only_input(inputs, "samples")
-    images = check_images(read_npz(path, (K.KEY_IMAGES,))[K.KEY_IMAGES], K.KEY_IMAGES, path)
-    count, per_row = grid_shape(len(images))
-    image = grid(images[:count], per_row)
-    fig = figure_for(image, 1, panel_inches=2 * PANEL_INCHES)
-    ax = fig.add_subplot()
-    show(ax, image)
-    ax.set_title(f"{title or path.stem}: first {count} of {len(images)} samples\n{path}", fontsize=9)
+    """The first 64-100 samples of one archive as a grid; with a second archive of real images (the FID floor's),
+    a row of real images above them, so the eye can compare."""
+    if len(inputs) not in (1, 2):
+        raise ConfigError(f"--kind samples takes a samples file and optionally real images, got {len(inputs)} files")
+    images = [check_images(read_npz(p, (K.KEY_IMAGES,))[K.KEY_IMAGES], K.KEY_IMAGES, p) for p in inputs]
+    count, per_row = grid_shape(len(images[0]))
+    panels = [(grid(images[0][:count], per_row), f"{title or inputs[0].stem}: first {count} of "
+                                                  f"{len(images[0])} samples")]
+    if len(images) == 2:
+        panels.insert(0, (grid(images[1][:per_row], per_row), f"real images ({inputs[1].stem})"))
+    heights = [image.shape[0] for image, _ in panels]
+    fig = figure_for(np.concatenate([image for image, _ in panels]), 1, panel_inches=2 * PANEL_INCHES,
+                     extra_inches=0.4 * len(panels))
+    for ax, (image, label) in zip(fig.subplots(len(panels), 1, height_ratios=heights, squeeze=False)[:, 0], panels):
+        show(ax, image)
+        ax.set_title(label, fontsize=9)
     return fig
 
 

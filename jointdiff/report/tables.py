@@ -92,7 +92,8 @@ def fid_label(data: dict[str, Any]) -> str:
 
 
 def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
-    """FID, precision, recall and KID per metric file, against the paper's FID (not for smoke tests)."""
+    """FID, precision, recall and KID per metric file, against the paper's FID (not for smoke tests), with the floor
+    rows — real held-out images scored the same way — that say what a good FID is for that dataset and protocol."""
     paper = read_paper(paper_path)
     reference = f"{K.KEY_REFERENCE}.{{}}"
     required = (K.KEY_FID, K.KEY_PROTOCOL, K.KEY_SMOKE, K.KEY_N_SAMPLES,
@@ -100,14 +101,19 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
     rows = []
     for path in inputs:
         data = read_json(path, required)
-        experiment = experiment_of(data, path)
+        floor = bool(data.get(K.KEY_FLOOR))
         ours = get_number(data, K.KEY_FID, path)
-        theirs, paper_source = paper_value(paper, experiment, K.PAPER_FID, paper_path)
+        if floor:
+            real = data[K.KEY_SAMPLES]["real"]
+            experiment, theirs, paper_source = f"real {real['dataset']} {real['split']} (floor)", None, NA
+        else:
+            experiment = experiment_of(data, path)
+            theirs, paper_source = paper_value(paper, experiment, K.PAPER_FID, paper_path)
         smoke = bool(data[K.KEY_SMOKE])
         rows.append({
             "experiment": experiment,
             "protocol": str(data[K.KEY_PROTOCOL]),
-            "weights": weights_of_fid(data, path),
+            "weights": "real images" if floor else weights_of_fid(data, path),
             "n samples": str(data[K.KEY_N_SAMPLES]),
             "reference": " ".join(str(data[K.KEY_REFERENCE][k]) for k in (K.KEY_REFERENCE_DATASET,
                                                                            K.KEY_REFERENCE_SPLIT)),
@@ -118,7 +124,7 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
             "recall": fixed(get_number(data, K.KEY_RECALL, path, optional=True), 3),
             "KID": fixed(get_number(data, K.KEY_KID_MEAN, path, optional=True), 4),
             "paper FID": fixed(theirs, 2, UNKNOWN),
-            "FID - paper": NA if smoke else difference(ours, theirs, 2),
+            "FID - paper": NA if smoke or floor else difference(ours, theirs, 2),
             "paper source": paper_source,
             "source": str(path),
         })
