@@ -170,7 +170,8 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference:
     # The reference (cached) before the samples, so a reference problem shows before the long part.
     ref_stats = reference_statistics(reference, weights, device=device, batch_size=batch_size)
     layers = tuple(dict.fromkeys(m.layer for m in selected))
-    features = extract_inception_features(samples, weights, layers=layers, device=device, batch_size=batch_size)
+    features = extract_inception_features(samples, weights, layers=layers, device=device, batch_size=batch_size,
+                                          desc="Inception features, samples")
 
     # Every metric from torch-fidelity's functions on the features; then the fields that name the protocol.
     result: dict[str, Any] = {}
