@@ -2,6 +2,7 @@
 # is parsed by jointdiff's own config code (so a bad key fails here, before any job), and input functions
 # build paths and params.
 
+import os
 import sys
 from pathlib import Path
 
@@ -126,7 +127,10 @@ JOINT_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if e in GENERATIVE_EXPERI
 # Class-guided sampling (and its alpha sweep) needs classes; attribute models (CelebA) get counterfactuals, which
 # flip one attribute, instead.
 GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][0].multi_label_classifier]
-PAPER_RESULTS = str(Path(workflow.basedir) / config["report"]["paper_results"])  # relative to the repository
+# Given relative to the repository; inputs are relative to the working directory (the repository, unless
+# --directory says otherwise). A relative path keeps the tables free of this machine's paths and keeps a moved
+# checkout from rerunning the table jobs.
+PAPER_RESULTS = os.path.relpath(Path(workflow.basedir) / config["report"]["paper_results"])
 N_UNCOND = config["sampling"]["unconditional_samples"]
 
 

@@ -19,6 +19,8 @@ from workflow_helpers import run_snakemake, snakemake_command, tiny_workflow
 
 pytestmark = pytest.mark.workflow
 
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s,|&(\"'])/[\w.-]+/")  # a path starting at / inside a table cell
+
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run -> {rule: count}."""
@@ -104,6 +106,20 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     guided = list(csv.DictReader(open(results / "tables" / "guidance.csv")))
     assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
     assert all(r["independent classifier (%)"] not in ("", "n/a") for r in guided)
+
+    # No table holds a path of this machine: they stay valid when the checkout or the results move.
+    for table in (results / "tables").iterdir():
+        text = table.read_text()
+        assert str(tmp_path) not in text and str(REPO) not in text, table
+        assert not ABSOLUTE_PATH.search(text), (table, ABSOLUTE_PATH.search(text).group(0))
+
+    # Rule logs report progress as plain lines, never a terminal's carriage-return updates.
+    logs = tmp_path / "logs"
+    assert not [p for p in logs.rglob("*.log") if "\r" in p.read_text()]
+    assert "training: 20/20 step (100%)" in (logs / "train" / "tiny.log").read_text()
+    assert "sampling: 1/1 batch (100%)" in (logs / "sample" / "tiny" / "uncond_ema_n20.log").read_text()
+    assert "Inception features, samples: 20/20 image (100%)" in (logs / "evaluate" / "tiny" /
+                                                                  "fid_standard_ema.log").read_text()
 
     # Every figure exists as a real image.
     for png in (results / "figures").glob("*.png"):
