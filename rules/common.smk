@@ -12,6 +12,12 @@ sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-f
 from jointdiff.config import load_config, read_yaml_settings  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
 
+# Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
+# conda's (envs/jointdiff.yaml) or a venv, holds the third-party packages, and the workflow's directory comes first
+# on each job's PYTHONPATH. The first part is Snakemake's default prefix (bash strict mode), kept.
+WORKFLOW_DIR = workflow.basedir
+shell.prefix("set -euo pipefail; export PYTHONPATH={WORKFLOW_DIR:q}${{PYTHONPATH:+:$PYTHONPATH}}; ")
+
 validate(config, "../config/schema.yaml", set_default=True)
 
 RESULTS = config["results"]

@@ -87,6 +87,21 @@ def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change,
     assert not (tmp_path / "results").exists()
 
 
+def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_path):
+    """The environments (conda's included) hold only third-party packages: each job imports jointdiff from the
+    workflow's own directory, even with another jointdiff first on the caller's PYTHONPATH."""
+    decoy = tmp_path / "decoy" / "jointdiff"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy jointdiff was imported')\n")
+    config = tiny_workflow(tmp_path, tmp_path / "data")
+    env = {**subprocess_env(), "PYTHONPATH": str(decoy.parent)}
+    manifest = tmp_path / "data" / "digits" / "manifest.json"
+    proc = subprocess.run(snakemake_command(tmp_path, config, "--cores", "1", str(manifest)), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert json.loads(manifest.read_text())["name"] == "digits"
+
+
 @pytest.mark.slow
 def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, digits_root):
     config = tiny_workflow(tmp_path, digits_root)
