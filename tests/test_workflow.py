@@ -122,7 +122,8 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
     assert all(r["independent classifier (%)"] not in ("", "n/a") for r in guided)
 
-    # No table holds a path of this machine: they stay valid when the checkout or the results move.
+    # No table holds a path of this machine (this workflow runs outside the checkout, which it names by a
+    # relative path): the tables stay valid when the checkout or the results move.
     for table in (results / "tables").iterdir():
         text = table.read_text()
         assert str(tmp_path) not in text and str(REPO) not in text, table

@@ -65,12 +65,13 @@ def percent(fraction: float | None, missing: str = NA) -> str:
 
 def paper_value(paper: dict[str, dict[str, Any]], experiment: str, metric: str,
                 paper_path: Path) -> tuple[float | None, str]:
-    """The paper's `metric` for `experiment` (None: unknown) and where the number comes from."""
+    """The paper's `metric` for `experiment` (None: unknown) and where the number comes from: the entry's source,
+    else the file's name (not its directory, which depends on where the workflow runs)."""
     entry = paper.get(experiment)
     if entry is None:
-        return None, f"not listed in {paper_path}"
+        return None, f"not listed in {paper_path.name}"
     value = entry.get(metric)
-    return (None if value is None else float(value)), str(entry.get(K.PAPER_SOURCE, paper_path))
+    return (None if value is None else float(value)), str(entry.get(K.PAPER_SOURCE, paper_path.name))
 
 
 def difference(ours: float, theirs: float | None, digits: int) -> str:
