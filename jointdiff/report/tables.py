@@ -3,7 +3,8 @@
 Each table has two faces. Its CSV holds every column, provenance included: the metric file of each row and the
 source of the paper's number. Its Markdown and LaTeX are the paper-facing table: at most MAX_PAPER_COLUMNS
 columns (experiment, what was measured, ours, the paper's, the difference), numbers right-aligned, so that the
-.tex can be pasted into a paper as it is. Paths appear as they were given (the workflow gives relative ones).
+.tex can be pasted into a paper as it is. Metric files appear as their paths were given (the workflow gives
+relative ones), the paper's numbers by their file's name: no table depends on where it was made.
 
 The paper's numbers come from config/paper_results.yaml; a value it leaves empty (or an experiment it does not
 list) shows as "unknown", and so does any difference with it. A value a row cannot have shows as "n/a".
