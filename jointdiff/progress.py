@@ -61,30 +61,12 @@ class LogProgress:
         log.info("%s", meter)
 
 
-class NoProgress:
-    """The same calls, doing nothing: for processes other than the main one, or when progress is switched off."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **values: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> NoProgress:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        pass
-
-
 def progress(total: int, *, desc: str, unit: str, initial: int = 0,
-             enabled: bool = True) -> tqdm | LogProgress | NoProgress:
-    """A progress reporter for `total` units: a bar on a terminal, log lines otherwise, nothing if not `enabled`."""
+             enabled: bool = True) -> tqdm | LogProgress:
+    """A progress reporter for `total` units: a bar on a terminal, log lines otherwise, nothing if not `enabled`
+    (processes other than the main one, or progress switched off)."""
     if not enabled:
-        return NoProgress()
+        return tqdm(total=total, disable=True)
     if sys.stderr.isatty():
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
                     mininterval=BAR_INTERVAL_S)
