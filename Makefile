@@ -10,9 +10,10 @@ CORES  ?= all
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-no-deps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-no-deps.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 

@@ -1,5 +1,6 @@
 # jointdiff: the Joint Diffusion paper (Deja, Trzcinski, Tomczak, ECML PKDD 2023), end to end.
-#   snakemake --cores all                                  the paper's runs (config/config.yaml)
+#   snakemake --workflow-profile profiles/local            the paper's runs (config/config.yaml), on this
+#                                                          machine's cores and GPUs
 #   snakemake --cores all --configfile config/demo.yaml    the built-in digits demo, minutes on a CPU
 #   snakemake --cores 1 report_only --allowed-rules ...    tables and figures from existing results (README)
 # Data flows one way: data -> train -> sample -> evaluate -> report.

@@ -252,7 +252,7 @@ def sampling_diffusion(diffusion: GaussianDiffusion, steps: int | None, t_start:
 def sample_loop(eps_fn: EpsFn, diffusion: GaussianDiffusion, generators: Sequence[torch.Generator],
                 shape: Sequence[int], *, steps: int | None = None, sampler: str = "ancestral", eta: float = 0.0,
                 variance: str = "fixedlarge", clip_x0: bool = False, x_start: Tensor | None = None,
-                t_start: int | None = None, progress: bool = False, device: torch.device | str = "cpu") -> Tensor:
+                t_start: int | None = None, device: torch.device | str = "cpu") -> Tensor:
     """Run the reverse process and return x_0 ([N, ...] = shape).
 
     :param eps_fn: (x_t [N, ...], t [N] long ORIGINAL timesteps) -> eps [N, ...]. Called under no_grad; a
@@ -274,11 +274,7 @@ def sample_loop(eps_fn: EpsFn, diffusion: GaussianDiffusion, generators: Sequenc
     else:
         assert tuple(x_start.shape) == tuple(shape), f"x_start {tuple(x_start.shape)} != shape {tuple(shape)}"
         x = x_start
-    indices = range(spaced.num_timesteps - 1, -1, -1)
-    if progress:
-        from tqdm.auto import tqdm
-        indices = tqdm(indices, desc=f"{sampler} sampling")
-    for i in indices:
+    for i in range(spaced.num_timesteps - 1, -1, -1):
         t = torch.full((shape[0],), i, dtype=torch.long, device=x.device)
         eps = eps_fn(x, spaced.timestep_map.to(x.device)[t])
         needs_noise = i > 0 and (sampler == "ancestral" or eta > 0)

@@ -2,6 +2,7 @@
 # is parsed by jointdiff's own config code (so a bad key fails here, before any job), and input functions
 # build paths and params.
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free config code
 from jointdiff.config import load_config, read_yaml_settings  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
+
+# Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
+# conda's (envs/jointdiff.yaml) or a venv, holds the third-party packages, and the workflow's directory comes first
+# on each job's PYTHONPATH. The first part is Snakemake's default prefix (bash strict mode), kept.
+WORKFLOW_DIR = workflow.basedir
+shell.prefix("set -euo pipefail; export PYTHONPATH={WORKFLOW_DIR:q}${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
 validate(config, "../config/schema.yaml", set_default=True)
 
@@ -127,7 +134,10 @@ JOINT_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if e in GENERATIVE_EXPERI
 # Class-guided sampling (and its alpha sweep) needs classes; attribute models (CelebA) get counterfactuals, which
 # flip one attribute, instead.
 GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][0].multi_label_classifier]
-PAPER_RESULTS = str(Path(workflow.basedir) / config["report"]["paper_results"])  # relative to the repository
+# Given relative to the repository; inputs are relative to the working directory (the repository, unless
+# --directory says otherwise). A relative path keeps the tables free of this machine's paths and keeps a moved
+# checkout from rerunning the table jobs.
+PAPER_RESULTS = os.path.relpath(Path(workflow.basedir) / config["report"]["paper_results"])
 N_UNCOND = config["sampling"]["unconditional_samples"]
 
 

@@ -21,8 +21,9 @@ rule accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff accuracy --model {input.model} --dataroot {params.dataroot} --noise-fractions {params.noise_levels} "
-        "--head-t {params.head_t} --device {params.device} --out {output.metrics} > {log} 2>&1"
+        "python -m jointdiff accuracy --model {input.model} --dataroot {params.dataroot} "
+        "--noise-fractions {params.noise_levels} --head-t {params.head_t} --device {params.device} "
+        "--out {output.metrics} > {log} 2>&1"
 
 
 rule fid_standard:
@@ -50,7 +51,7 @@ rule fid_standard:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "python -m jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
         "{params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
 
@@ -75,7 +76,7 @@ rule fid_paper_protocol:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "python -m jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
         "--protocol paper {params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
 
 
@@ -98,7 +99,7 @@ rule fid_floor:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff fid --real-split {params.split} --real-count {params.count} --save-real {output.images} "
+        "python -m jointdiff fid --real-split {params.split} --real-count {params.count} --save-real {output.images} "
         "--dataset {wildcards.dataset} --dataroot {params.dataroot} --protocol {wildcards.protocol} "
         "--metrics {params.metrics} --min-samples {params.count} {params.smoke} --device cpu "
         "--out {output.metrics} > {log} 2>&1"
@@ -117,7 +118,7 @@ rule independent_classifier:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
+        "python -m jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
         "--out {output.model} > {log} 2>&1"
 
 
@@ -138,5 +139,5 @@ rule guided_score:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff score --samples {input.samples} --model {input.model} {params.judge} "
+        "python -m jointdiff score --samples {input.samples} --model {input.model} {params.judge} "
         "--device {params.device} --out {output.metrics} > {log} 2>&1"

@@ -30,7 +30,7 @@ rule table_accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind accuracy --inputs {input.metrics} --experiments {params.experiments} "
+        "python -m jointdiff report table --kind accuracy --inputs {input.metrics} --experiments {params.experiments} "
         "--paper {input.paper} --out {output.csv} > {log} 2>&1"
 
 
@@ -47,7 +47,8 @@ rule table_fid:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind fid --inputs {input.metrics} --paper {input.paper} --out {output.csv} > {log} 2>&1"
+        "python -m jointdiff report table --kind fid --inputs {input.metrics} --paper {input.paper} "
+        "--out {output.csv} > {log} 2>&1"
 
 
 rule table_guidance:
@@ -62,7 +63,7 @@ rule table_guidance:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind guidance --inputs {input.metrics} --out {output.csv} > {log} 2>&1"
+        "python -m jointdiff report table --kind guidance --inputs {input.metrics} --out {output.csv} > {log} 2>&1"
 
 
 rule figure_samples:
@@ -77,7 +78,8 @@ rule figure_samples:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind samples --inputs {input.samples} {input.real} --title {wildcards.experiment} "
+        "python -m jointdiff report figure --kind samples --inputs {input.samples} {input.real} "
+        "--title {wildcards.experiment} "
         "--out {output.png} > {log} 2>&1"
 
 
@@ -92,7 +94,7 @@ rule figure_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind guided --inputs {input.samples} --title {wildcards.experiment} "
+        "python -m jointdiff report figure --kind guided --inputs {input.samples} --title {wildcards.experiment} "
         "--out {output.png} > {log} 2>&1"
 
 
@@ -107,7 +109,7 @@ rule figure_alpha_sweep:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind alpha_sweep --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind alpha_sweep --inputs {input.metrics} --out {output.png} > {log} 2>&1"
 
 
 rule figure_counterfactual:
@@ -121,8 +123,8 @@ rule figure_counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind counterfactual --inputs {input.result} --title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind counterfactual --inputs {input.result} "
+        "--title {wildcards.experiment} --out {output.png} > {log} 2>&1"
 
 
 rule figure_training_curves:
@@ -138,7 +140,8 @@ rule figure_training_curves:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind training_curves --inputs {params.logs} --out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind training_curves --inputs {params.logs} "
+        "--out {output.png} > {log} 2>&1"
 
 
 rule figure_accuracy_vs_noise:
@@ -152,4 +155,5 @@ rule figure_accuracy_vs_noise:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics} "
+        "--out {output.png} > {log} 2>&1"

@@ -79,6 +79,6 @@ rule counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff counterfactual --model {input.model} --weights {wildcards.weights} --dataroot {params.dataroot} "
-        "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
-        "--device {params.device} --out {output.result} > {log} 2>&1"
+        "python -m jointdiff counterfactual --model {input.model} --weights {wildcards.weights} "
+        "--dataroot {params.dataroot} --num-images {params.num} --t-fraction {params.t_fraction} "
+        "--alpha {params.alpha} {params.sampler} --device {params.device} --out {output.result} > {log} 2>&1"

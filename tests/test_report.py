@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
 from PIL import Image
 
 from jointdiff.cli import main
+from jointdiff.report.figures import draw_figure
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper_results.yaml"
@@ -76,7 +79,7 @@ def test_accuracy_table_holds_the_files_numbers_and_unknown_paper_values(tmp_pat
     assert table.loc["cifar10", "top-5 EMA (%)"] == "99.50" and table.loc["digits_demo", "top-5 EMA (%)"] == "n/a"
     assert (table["paper (%)"] == "unknown").all() and (table["EMA - paper (pp)"] == "unknown").all()
     assert table.loc["cifar10", "source"] == str(a) and table.loc["digits_demo", "source"] == str(b)
-    assert "not listed" in table.loc["digits_demo", "paper source"]
+    assert table.loc["digits_demo", "paper source"] == "not listed in paper_results.yaml"
 
 
 def test_accuracy_table_difference_with_a_known_paper_value(tmp_path):
@@ -102,7 +105,7 @@ def test_fid_table_labels_smoke_rows_and_reads_names_from_paths(tmp_path):
     assert (first["experiment"], first["protocol"], first["weights"]) == ("cifar10", "standard", "ema")
     assert (first["FID"], first["precision"], first["KID"], first["smoke"]) == ("12.35", "0.610", "0.0123", "no")
     assert (first["reference"], first["paper FID"], first["source"]) == ("CIFAR10 train", "unknown", str(std))
-    assert second["label"] == "FID (smoke, 1000 samples)" and second["smoke"] == "yes"
+    assert second["setting"] == "smoke test, raw weights, 1,000 samples" and second["smoke"] == "yes"
     assert second["weights"] == "raw" and second["reference"] == "CIFAR10 test"
     assert "smoke" in out.with_suffix(".md").read_text()
 
@@ -116,7 +119,7 @@ def test_fid_table_has_a_floor_row_of_real_images(tmp_path):
     assert main(["report", "table", "--kind", "fid", "--inputs", str(std), str(floor), "--paper", str(PAPER),
                  "--out", str(out)]) == 0
     row = read_table(out).set_index("experiment").loc["real CIFAR10 test (floor)"]
-    assert (row["FID"], row["weights"], row["n samples"], row["FID - paper"]) == ("2.50", "real images", "10000",
+    assert (row["FID"], row["weights"], row["n samples"], row["FID - paper"]) == ("2.50", "real", "10000",
                                                                                  "n/a")
 
 
@@ -130,7 +133,45 @@ def test_guidance_table_sorts_alphas_and_marks_missing_reference(tmp_path):
     assert list(table["own head (%)"]) == ["10.00", "50.00", "90.00"]
     assert list(table["independent classifier (%)"]) == ["n/a", "45.00", "80.00"]
     assert list(table["source"]) == [str(files[1]), str(files[2]), str(files[0])]
-    assert r"guided\_ema\_alpha0.json" in out.with_suffix(".tex").read_text()  # LaTeX-escaped
+    assert r"own head (\%)" in out.with_suffix(".tex").read_text()  # LaTeX-escaped
+
+
+def latex_rows(tex: str) -> tuple[str, list[list[str]]]:
+    """The column spec of a booktabs tabular and its rows split into cells."""
+    spec = re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1)
+    rows = [line.removesuffix(r" \\").split(" & ") for line in tex.splitlines() if line.endswith(r" \\")]
+    return spec, rows
+
+
+def test_paper_facing_markdown_and_latex_fit_a_page_and_the_csv_keeps_the_provenance(tmp_path):
+    paper = tmp_path / "paper.yaml"  # a fixture value, not the paper's
+    paper.write_text("paper:\n  cifar10: {accuracy: 95.0, fid: 20.0, source: test fixture}\n")
+    inputs = {"accuracy": [accuracy_file(tmp_path, "cifar10", 0.9, 0.925, top5=0.99)],
+              "fid": [fid_file(tmp_path, "cifar10", "standard", "ema", 12.5, smoke=False, n=50000),
+                      fid_file(tmp_path, "cifar10", "paper", "raw", 80.5, smoke=True, n=1000)],
+              "guidance": [guided_file(tmp_path, "cifar10", a, 0.5, 0.4) for a in (0, 10)]}
+    for kind, files in inputs.items():
+        out = tmp_path / "tables" / f"{kind}.csv"
+        argv = ["report", "table", "--kind", kind, "--inputs", *map(str, files), "--out", str(out)]
+        assert main(argv + (["--paper", str(paper)] if kind != "guidance" else [])) == 0
+        csv_columns = list(read_table(out).columns)
+        assert "source" in csv_columns, kind
+        spec, rows = latex_rows(out.with_suffix(".tex").read_text())
+        header, body = rows[0], rows[1:]
+        assert len(spec) <= 8 and all(len(row) == len(spec) for row in rows), (kind, spec, rows)
+        assert header[0] == "experiment" and spec[0] == "l" and len(body) == len(files), kind
+        assert "source" not in " ".join(header) and str(tmp_path) not in out.with_suffix(".tex").read_text(), kind
+        md_header, md_rule = out.with_suffix(".md").read_text().splitlines()[:2]
+        assert md_rule.count("---:") == spec.count("r") and len(md_header.split(" | ")) == len(spec), kind
+    spec, (header, row) = latex_rows((tmp_path / "tables" / "accuracy.tex").read_text())
+    cells = dict(zip(header, row))
+    assert cells["EMA - paper (pp)"] == "$-$2.50" and cells[r"EMA (\%)"] == "92.50"
+    assert cells["metric"] == "top-1 accuracy"
+    assert spec == "llrrrrr"  # experiment, metric | raw, EMA, top-5 EMA, paper, difference
+    spec, rows = latex_rows((tmp_path / "tables" / "fid.tex").read_text())
+    assert spec == "llrrrrrr" and rows[1][1] == "standard protocol, EMA weights, 50,000 samples"
+    assert rows[1][-1] == "$-$7.50"
+    assert rows[2][-1] == "n/a"  # no difference for a smoke test
 
 
 def test_missing_key_names_file_and_key(tmp_path, capsys):
@@ -162,6 +203,11 @@ def run_figure(tmp_path: Path, kind: str, inputs: list[Path], title: str | None 
     argv = ["report", "figure", "--kind", kind, "--inputs", *map(str, inputs), "--out", str(out)]
     assert main(argv + (["--title", title] if title else [])) == 0
     assert_figure(out)
+    # Figures go into papers: no text in them names a file, with or without a title.
+    for given in (title, None):
+        texts = [t.get_text() for t in draw_figure(kind, inputs, given).findobj(Text)]
+        leaks = [t for t in texts if str(tmp_path) in t or any(p.name in t for p in inputs)]
+        assert not leaks, leaks
     return out
 
 
@@ -198,13 +244,19 @@ def test_guided_figure_without_alpha_names_file_and_key(tmp_path, capsys):
     assert str(path) in err and "'alpha'" in err
 
 
-def test_counterfactual_figure(tmp_path):
+def test_counterfactual_figure_fits_a_page(tmp_path):
     path = tmp_path / "counterfactual_ema.npz"
-    n = 3
-    np.savez(path, originals=images(n), counterfactuals=images(n, seed=2), source_labels=np.array([0, 1, 2]),
-             target_labels=np.array([1, 2, 0]), pred_original=np.array([0, 1, 2]),
-             pred_counterfactual=np.array([1, 2, 2]), t_star=np.array(300), alpha=np.array(5.0))
-    run_figure(tmp_path, "counterfactual", [path], "cifar10")
+    n = 10  # the demo's count; the figure shows the first 8 as 4 rows of 2 triplets
+    labels = np.arange(n) % 10
+    np.savez(path, originals=images(n), counterfactuals=images(n, seed=2), source_labels=labels,
+             target_labels=(labels + 1) % 10, pred_original=labels, pred_counterfactual=(labels + 1) % 10,
+             t_star=np.array(300), alpha=np.array(5.0))
+    out = run_figure(tmp_path, "counterfactual", [path], "cifar10")
+    with Image.open(out) as image:
+        width, height = image.size
+    assert height < width <= 9 * 150  # landscape, at most 9 inches wide at the writers' 150 dpi
+    titles = [ax.get_title() for ax in draw_figure("counterfactual", [path], "cifar10").axes if ax.get_title()]
+    assert titles.count("change") == 8 and "label 4, pred 4" in titles and "target 8, pred 8" in titles
 
 
 def test_alpha_sweep_figure(tmp_path):

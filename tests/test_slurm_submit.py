@@ -8,15 +8,24 @@ stand-in job carrying Snakemake's real ResourceList.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from conftest import REPO
+from workflow_helpers import snakemake_command
+
 pytest.importorskip("snakemake_executor_plugin_slurm")
 
 from snakemake.iocontainers import ResourceList  # noqa: E402
+from snakemake.profiles import ProfileConfigFileParser  # noqa: E402
 from snakemake.resources import Resource  # noqa: E402
+from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file  # noqa: E402
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command  # noqa: E402
 from snakemake_executor_plugin_slurm.utils import set_gres_string  # noqa: E402
 from snakemake_executor_plugin_slurm_jobstep import (  # noqa: E402
@@ -35,24 +44,54 @@ PARAMS = {
     "workdir": "/work",
 }
 
+PROFILE = REPO / "profiles" / "slurm"
+PARTITIONS = PROFILE / "partitions.yaml"  # the example: partitions `cpu` and `gpu`
 # The train rule's resources for a 4-GPU experiment (config: gpus 4, nodes 1, runtime 3d, mem_mb 64000),
 # plus tasks_per_gpu: 0 from profiles/slurm.
 TRAIN = {"gpu": 4, "nodes": 1, "runtime": 4320, "mem_mb": 64000, "tasks_per_gpu": 0}
 
 
-def make_job(threads: int = 1, **resources) -> SimpleNamespace:
+def make_job(threads: int = 1, name: str = "train", **resources) -> SimpleNamespace:
     """The attributes of a Snakemake job that the plugin's string builders read."""
     return SimpleNamespace(
-        name="train",
+        name=name,
         threads=threads,
         wildcards={},
         resources=ResourceList(fromdict=resources),
     )
 
 
-def sbatch_for(job) -> str:
+def sbatch_for(job, partition: str = "gpu") -> str:
     """The sbatch flags as the executor assembles them (run_job: submit command + GPU string)."""
-    return get_submit_command(job, PARAMS) + set_gres_string(job)
+    return get_submit_command(job, {**PARAMS, "partition": f" -p {partition}"}) + set_gres_string(job)
+
+
+def profile_settings(monkeypatch, **variables: str) -> dict:
+    """profiles/slurm as Snakemake reads it (YTE template evaluated) under these environment variables."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with open(PROFILE / "config.yaml") as f:
+        return dict(ProfileConfigFileParser().parse(f))
+
+
+def planned_jobs(workdir: Path, *config: str) -> list[SimpleNamespace]:
+    """Every job of a dry run of the paper config through profiles/slurm, with the resources Snakemake gives it
+    (the rules' own, the profile's defaults); the dry run names them in its `resources:` lines."""
+    env = {**os.environ, "JOINTDIFF_SLURM_PARTITIONS": str(PARTITIONS)}
+    command = snakemake_command(workdir, REPO / "config" / "config.yaml", "-n", "--workflow-profile", str(PROFILE),
+                                "--config", *config)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", proc.stdout, flags=re.M):
+        header = re.match(r"(local)?rule (\w+):", block)
+        resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        if header and resources and not header.group(1):  # local rules are never submitted
+            values = dict(item.split("=", 1) for item in resources.group(1).split(", "))
+            kept = {k: int(v) if v.isdigit() else v for k, v in values.items()
+                    if v != "<TBD>" and k in ("gpu", "runtime", "mem_mb", "tasks_per_gpu", "nodes", "slurm_partition")}
+            jobs.append(make_job(name=header.group(2), **kept))
+    return jobs
 
 
 def flags(command: str) -> list[str]:
@@ -152,3 +191,41 @@ def test_jobstep_srun_gets_all_gpus_and_one_node():
     assert get_gpu_setting(job) == "--gpus=4"
     assert get_node_setting(job) == "--nodes=1"
     assert get_gpu_setting(make_job(gpu=0)) == ""
+
+
+def test_the_profile_hands_partition_choice_to_the_plugin(monkeypatch):
+    settings = profile_settings(monkeypatch, JOINTDIFF_SLURM_PARTITIONS="/site/partitions.yaml")
+    assert settings["slurm-partition-config"] == "/site/partitions.yaml"
+    assert "set-resources" not in settings  # no per-rule list to keep in step with the rules
+    assert "tasks_per_gpu=0" in settings["default-resources"]
+    assert not any(r.startswith("slurm_partition=") for r in settings["default-resources"])
+    monkeypatch.delenv("JOINTDIFF_SLURM_PARTITIONS")
+    settings = profile_settings(monkeypatch, JOINTDIFF_SLURM_PARTITION="main")  # one partition for every job
+    assert "slurm_partition=main" in settings["default-resources"] and "slurm-partition-config" not in settings
+
+
+def test_every_job_asking_for_a_gpu_is_submitted_to_the_gpu_partition_as_one_task(tmp_path):
+    # The partition follows each rule's own `gpu` resource (the plugin's partition selection from the profile's
+    # partitions file), not a list of rule names that a new GPU rule could miss. cifar10 asks for 4 GPUs,
+    # fashionmnist for 1.
+    jobs = planned_jobs(tmp_path, "experiments=[cifar10,fashionmnist]")
+    partitions = read_partition_file(PARTITIONS)
+    gpu_rules = set()
+    for job in jobs:
+        partition = get_best_partition(partitions, job, logging.getLogger("slurm-plugin"))
+        f = flags(sbatch_for(job, partition))
+        gpus = job.resources.get("gpu", 0)
+        if gpus:
+            gpu_rules.add(job.name)
+            assert partition == "gpu" and f"--gpus={gpus}" in f, (job.name, f)
+            assert not any(x.startswith("--ntasks") for x in f), (job.name, f)  # torchrun starts the workers
+        else:
+            assert partition == "cpu" and not any(x.startswith(("--gpus", "--gres")) for x in f), (job.name, f)
+    # Every rule of the workflow that runs a model asks for a GPU, the scoring of guided samples included.
+    assert gpu_rules == {"train", "sample_unconditional", "sample_guided", "counterfactual", "accuracy",
+                         "fid_standard", "fid_paper_protocol", "guided_score"}
+    # The GPU-less test cluster's profile takes the GPUs away from exactly these rules.
+    with open(REPO / "profiles" / "slurm-test" / "config.yaml") as f:
+        test_profile = dict(ProfileConfigFileParser().parse(f))
+    assert {r.split(":")[0] for r in test_profile["set-resources"] if r.endswith(":gpu=0")} == gpu_rules
+    assert {"--gpus=4", "--gpus=1"} <= {x for job in jobs for x in flags(sbatch_for(job)) if x.startswith("--gpus")}

@@ -19,6 +19,8 @@ from workflow_helpers import run_snakemake, snakemake_command, tiny_workflow
 
 pytestmark = pytest.mark.workflow
 
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s,|&(\"'])/[\w.-]+/")  # a path starting at / inside a table cell
+
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run -> {rule: count}."""
@@ -86,6 +88,21 @@ def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change,
     assert not (tmp_path / "results").exists()
 
 
+def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_path):
+    """The environments (conda's included) hold only third-party packages: each job imports jointdiff from the
+    workflow's own directory, even with another jointdiff first on the caller's PYTHONPATH."""
+    decoy = tmp_path / "decoy" / "jointdiff"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy jointdiff was imported')\n")
+    config = tiny_workflow(tmp_path, tmp_path / "data")
+    env = {**subprocess_env(), "PYTHONPATH": str(decoy.parent)}
+    manifest = tmp_path / "data" / "digits" / "manifest.json"
+    proc = subprocess.run(snakemake_command(tmp_path, config, "--cores", "1", str(manifest)), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert json.loads(manifest.read_text())["name"] == "digits"
+
+
 @pytest.mark.slow
 def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, digits_root):
     config = tiny_workflow(tmp_path, digits_root)
@@ -112,6 +129,21 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     guided = list(csv.DictReader(open(results / "tables" / "guidance.csv")))
     assert {float(r["alpha"]) for r in guided} == {0.0, 10.0}
     assert all(r["independent classifier (%)"] not in ("", "n/a") for r in guided)
+
+    # No table holds a path of this machine (this workflow runs outside the checkout, which it names by a
+    # relative path): the tables stay valid when the checkout or the results move.
+    for table in (results / "tables").iterdir():
+        text = table.read_text()
+        assert str(tmp_path) not in text and str(REPO) not in text, table
+        assert not ABSOLUTE_PATH.search(text), (table, ABSOLUTE_PATH.search(text).group(0))
+
+    # Rule logs report progress as plain lines, never a terminal's carriage-return updates.
+    logs = tmp_path / "logs"
+    assert not [p for p in logs.rglob("*.log") if "\r" in p.read_text()]
+    assert "training: 20/20 step (100%)" in (logs / "train" / "tiny.log").read_text()
+    assert "sampling: 1/1 batch (100%)" in (logs / "sample" / "tiny" / "uncond_ema_n20.log").read_text()
+    assert "Inception features, samples: 20/20 image (100%)" in (logs / "evaluate" / "tiny" /
+                                                                  "fid_standard_ema.log").read_text()
 
     # Every figure exists as a real image.
     for png in (results / "figures").glob("*.png"):

@@ -5,9 +5,10 @@
     jointdiff report figure --kind samples --inputs results/cifar10/samples/uncond_ema_n100.npz \\
         --title cifar10 --out results/figures/samples_cifar10.png
 
-A table goes to --out (.csv) and the .md and .tex of the same name, a figure to --out (.png) and the .pdf of
-the same name. Every table row names the file it came from; the paper's numbers come from --paper, and the
-ones it leaves empty show as "unknown".
+A table goes to --out (.csv: every column, with the file each row came from) and the .md and .tex of the same
+name (the paper-facing columns: experiment, setting, ours, the paper's, the difference; booktabs LaTeX). A
+figure goes to --out (.png) and the .pdf of the same name. The paper's numbers come from --paper, and the ones
+it leaves empty show as "unknown". Paths are written as given: pass relative ones to keep tables portable.
 """
 
 from __future__ import annotations

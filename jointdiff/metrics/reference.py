@@ -112,7 +112,7 @@ def reference_statistics(reference: ReferenceImages, weights: InceptionWeights, 
         return cached
 
     features = extract_inception_features(reference.images, weights, layers=(POOL3,), device=device,
-                                          batch_size=batch_size)[POOL3]
+                                          batch_size=batch_size, desc="Inception features, reference")[POOL3]
     mu, sigma = gaussian_statistics(features)
     stats = ReferenceStatistics(features, mu, sigma, identity, key, path)
     if path is not None:

@@ -2,7 +2,8 @@
 
 - `keys.py`: the key names of every input format, in one place.
 - `inputs.py`: reading those files, each checked for the keys it needs (a UserError names file and key).
-- `tables.py`: the accuracy, FID and guidance tables as formatted pandas frames.
+- `tables.py`: the accuracy, FID and guidance tables as formatted text: every column for the CSV, at most eight
+  paper-facing ones for Markdown and LaTeX.
 - `writers.py`: a table as CSV + Markdown + LaTeX, a figure as PNG + PDF, each written atomically.
 - `figures.py`: the figure registry; `image_figures.py` (sample grids, counterfactuals) and
   `curve_figures.py` (alpha sweep, training curves, accuracy against noise) draw them.

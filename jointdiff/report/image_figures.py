@@ -1,5 +1,6 @@
 """Figures made of images: a grid of samples, guided samples (one panel per alpha, one row per target class),
-and counterfactuals (original | counterfactual | difference, with the classifier's predictions)."""
+and counterfactuals (original | counterfactual | change, with the classifier's predictions). Titles say what
+is shown, never a file path: the figures go into papers."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 PER_CLASS = 10           # guided samples shown per class (one row)
 MAX_CLASSES = 20         # rows per guided panel; more classes (CIFAR100) show the first ones
-MAX_COUNTERFACTUALS = 8  # rows of the counterfactual figure
+MAX_COUNTERFACTUALS = 8  # triplets in the counterfactual figure
+COUNTERFACTUAL_ROWS = 4  # triplets above each other; more go into a further column
+TRIPLET_PANEL_INCHES = 1.2
 PANEL_INCHES = 3.0
 
 
@@ -62,10 +65,9 @@ def samples_figure(inputs: Sequence[Path], title: str | None) -> Figure:
         raise ConfigError(f"--kind samples takes a samples file and optionally real images, got {len(inputs)} files")
     images = [check_images(read_npz(p, (K.KEY_IMAGES,))[K.KEY_IMAGES], K.KEY_IMAGES, p) for p in inputs]
     count, per_row = grid_shape(len(images[0]))
-    panels = [(grid(images[0][:count], per_row), f"{title or inputs[0].stem}: first {count} of "
-                                                  f"{len(images[0])} samples")]
+    panels = [(grid(images[0][:count], per_row), f"{title or 'samples'}: first {count} of {len(images[0])}")]
     if len(images) == 2:
-        panels.insert(0, (grid(images[1][:per_row], per_row), f"real images ({inputs[1].stem})"))
+        panels.insert(0, (grid(images[1][:per_row], per_row), "real images"))
     heights = [image.shape[0] for image, _ in panels]
     fig = figure_for(np.concatenate([image for image, _ in panels]), 1, panel_inches=2 * PANEL_INCHES,
                      extra_inches=0.4 * len(panels))
@@ -120,8 +122,16 @@ def scalar(arrays: dict[str, np.ndarray], key: str) -> str:
     return f"{float(arrays[key].reshape(())):g}" if key in arrays and arrays[key].size == 1 else "?"
 
 
+def counterfactual_layout(n: int) -> tuple[int, int]:
+    """(rows, triplets side by side) for n counterfactuals: at most COUNTERFACTUAL_ROWS rows, so that the figure
+    is wider than tall and fits a page (8 triplets: 4 rows of 2)."""
+    columns = -(-n // COUNTERFACTUAL_ROWS)
+    return -(-n // columns), columns
+
+
 def counterfactual_figure(inputs: Sequence[Path], title: str | None) -> Figure:
-    """Rows of original | counterfactual | difference, titled with the classifier's predictions."""
+    """Triplets of original | counterfactual | change, titled with the labels and the classifier's predictions,
+    laid out in columns of triplets so that the figure fits a page."""
     path = only_input(inputs, "counterfactual")
     label_keys = (K.KEY_SOURCE_LABELS, K.KEY_TARGET_LABELS, K.KEY_PRED_ORIGINAL, K.KEY_PRED_COUNTERFACTUAL)
     arrays = read_npz(path, (K.KEY_ORIGINALS, K.KEY_COUNTERFACTUALS, *label_keys))
@@ -139,19 +149,27 @@ def counterfactual_figure(inputs: Sequence[Path], title: str | None) -> Figure:
     change = (counterfactuals[:n].astype(np.float32) - originals[:n].astype(np.float32)).mean(axis=-1)
     limit = max(float(np.abs(change).max()), 1.0)
 
-    fig = Figure(figsize=(3 * 2.2, n * 2.2 + 0.6), layout="constrained")
-    axes = fig.subplots(n, 3, squeeze=False)
+    rows, columns = counterfactual_layout(n)
+    fig = Figure(figsize=(columns * 3.25 * TRIPLET_PANEL_INCHES + 0.8, rows * (TRIPLET_PANEL_INCHES + 0.25) + 0.5),
+                 layout="constrained")
+    # Each triplet is three panels; a narrow empty column keeps neighbouring triplets apart.
+    ratios = ([1, 1, 1, 0.25] * columns)[:-1]
+    axes = fig.subplots(rows, len(ratios), squeeze=False, gridspec_kw={"width_ratios": ratios})
+    triplets = [axes[i % rows, 4 * (i // rows):4 * (i // rows) + 3] for i in range(rows * columns)]
+    for ax in [*axes[:, 3::4].flat, *(ax for unused in triplets[n:] for ax in unused)]:
+        ax.set_axis_off()
     src, tgt, pred, pred_cf = (arrays[k] for k in label_keys)
-    for i in range(n):
-        show(axes[i, 0], originals[i])
-        axes[i, 0].set_title(f"original: label {src[i]}, pred {pred[i]}", fontsize=8)
-        show(axes[i, 1], counterfactuals[i])
-        axes[i, 1].set_title(f"counterfactual: target {tgt[i]}, pred {pred_cf[i]}", fontsize=8)
-        diff_image = axes[i, 2].imshow(change[i], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        axes[i, 2].set_xticks([])
-        axes[i, 2].set_yticks([])
-        axes[i, 2].set_title("difference", fontsize=8)
-    fig.colorbar(diff_image, ax=axes[:, 2], shrink=0.5, label="counterfactual − original (0–255)")
-    fig.suptitle(f"{title or path.stem}: counterfactuals (t* = {scalar(arrays, K.KEY_T_STAR)}, "
-                 f"α = {scalar(arrays, K.KEY_ALPHA)}), first {n} of {len(originals)}", fontsize=10)
+    for i, (original, counterfactual, difference) in enumerate(triplets[:n]):
+        show(original, originals[i])
+        original.set_title(f"label {src[i]}, pred {pred[i]}", fontsize=7)
+        show(counterfactual, counterfactuals[i])
+        counterfactual.set_title(f"target {tgt[i]}, pred {pred_cf[i]}", fontsize=7)
+        diff_image = difference.imshow(change[i], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        difference.set_title("change", fontsize=7)
+        difference.set_xticks([])
+        difference.set_yticks([])
+    colorbar = fig.colorbar(diff_image, ax=axes, shrink=0.6)
+    colorbar.set_label("counterfactual − original (0–255)", fontsize=8)
+    fig.suptitle(f"{title or 'counterfactuals'}: original | counterfactual | change, first {n} of {len(originals)} "
+                 f"(t* = {scalar(arrays, K.KEY_T_STAR)}, α = {scalar(arrays, K.KEY_ALPHA)})", fontsize=9)
     return fig

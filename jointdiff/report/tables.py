@@ -1,5 +1,11 @@
 """The report's tables: one row per metric file, every cell formatted text taken from a file the row names.
 
+Each table has two faces. Its CSV holds every column, provenance included: the metric file of each row and the
+source of the paper's number. Its Markdown and LaTeX are the paper-facing table: at most MAX_PAPER_COLUMNS
+columns (experiment, what was measured, ours, the paper's, the difference), numbers right-aligned, so that the
+.tex can be pasted into a paper as it is. Metric files appear as their paths were given (the workflow gives
+relative ones), the paper's numbers by their file's name: no table depends on where it was made.
+
 The paper's numbers come from config/paper_results.yaml; a value it leaves empty (or an experiment it does not
 list) shows as "unknown", and so does any difference with it. A value a row cannot have shows as "n/a".
 Accuracies are percentages with 2 decimals; differences are ours minus the paper's.
@@ -21,6 +27,33 @@ from jointdiff.report.inputs import experiment_of, get_number, read_json, read_p
 
 UNKNOWN = "unknown"   # the paper's value is not known
 NA = "n/a"            # this row has no such value
+MAX_PAPER_COLUMNS = 8  # what fits the width of a page in a paper
+WEIGHTS_NAMES = {"ema": "EMA weights", "raw": "raw weights", "real": "real images (the floor)"}
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table as formatted text: `rows` has every column (the CSV), `paper_columns` the paper-facing ones."""
+
+    rows: pd.DataFrame
+    paper_columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        assert len(self.paper_columns) <= MAX_PAPER_COLUMNS, self.paper_columns
+        assert set(self.paper_columns) <= set(self.rows.columns), (self.paper_columns, list(self.rows.columns))
+
+    def paper_view(self) -> pd.DataFrame:
+        return self.rows[list(self.paper_columns)]
+
+    def right_aligned(self) -> list[bool]:
+        """Per paper column: True when every cell is a number (or unknown / n/a), to be right-aligned."""
+        def is_number(cell: str) -> bool:
+            try:
+                float(cell)
+            except ValueError:
+                return cell in (UNKNOWN, NA)
+            return True
+        return [all(map(is_number, self.rows[column])) for column in self.paper_columns]
 
 
 def fixed(value: float | None, digits: int, missing: str = NA) -> str:
@@ -33,12 +66,13 @@ def percent(fraction: float | None, missing: str = NA) -> str:
 
 def paper_value(paper: dict[str, dict[str, Any]], experiment: str, metric: str,
                 paper_path: Path) -> tuple[float | None, str]:
-    """The paper's `metric` for `experiment` (None: unknown) and where the number comes from."""
+    """The paper's `metric` for `experiment` (None: unknown) and where the number comes from: the entry's source,
+    else the file's name (not its directory, which depends on where the workflow runs)."""
     entry = paper.get(experiment)
     if entry is None:
-        return None, f"not listed in {paper_path}"
+        return None, f"not listed in {paper_path.name}"
     value = entry.get(metric)
-    return (None if value is None else float(value)), str(entry.get(K.PAPER_SOURCE, paper_path))
+    return (None if value is None else float(value)), str(entry.get(K.PAPER_SOURCE, paper_path.name))
 
 
 def difference(ours: float, theirs: float | None, digits: int) -> str:
@@ -46,7 +80,7 @@ def difference(ours: float, theirs: float | None, digits: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, paper_path: Path) -> pd.DataFrame:
+def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, paper_path: Path) -> ReportTable:
     """Test accuracy per experiment, raw and EMA weights (top-5 where present), against the paper's."""
     if experiments is not None and len(experiments) != len(inputs):
         raise ConfigError(f"--experiments names {len(experiments)} experiments for {len(inputs)} --inputs; "
@@ -81,17 +115,20 @@ def accuracy_table(inputs: Sequence[Path], experiments: Sequence[str] | None, pa
         })
     frame = pd.DataFrame(rows)
     top5 = ["top-5 raw (%)", "top-5 EMA (%)"]
-    return frame.drop(columns=top5) if (frame[top5] == NA).all().all() else frame
+    has_top5 = not (frame[top5] == NA).all().all()
+    paper = ("experiment", "metric", "raw (%)", "EMA (%)", *(["top-5 EMA (%)"] if has_top5 else []), "paper (%)",
+             "EMA - paper (pp)")
+    return ReportTable(frame if has_top5 else frame.drop(columns=top5), paper)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def fid_label(data: dict[str, Any]) -> str:
+def fid_setting(data: dict[str, Any], weights: str) -> str:
     """What the FID row measured, with smoke-test rows marked so that nobody quotes them."""
-    mode = "smoke" if data[K.KEY_SMOKE] else f"{data[K.KEY_PROTOCOL]} protocol"
-    return f"FID ({mode}, {data[K.KEY_N_SAMPLES]} samples)"
+    mode = "smoke test" if data[K.KEY_SMOKE] else f"{data[K.KEY_PROTOCOL]} protocol"
+    return f"{mode}, {WEIGHTS_NAMES[weights]}, {int(data[K.KEY_N_SAMPLES]):,} samples"
 
 
-def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
+def fid_table(inputs: Sequence[Path], paper_path: Path) -> ReportTable:
     """FID, precision, recall and KID per metric file, against the paper's FID (not for smoke tests), with the floor
     rows — real held-out images scored the same way — that say what a good FID is for that dataset and protocol."""
     paper = read_paper(paper_path)
@@ -110,15 +147,16 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
             experiment = experiment_of(data, path)
             theirs, paper_source = paper_value(paper, experiment, K.PAPER_FID, paper_path)
         smoke = bool(data[K.KEY_SMOKE])
+        weights = "real" if floor else weights_of_fid(data, path)
         rows.append({
             "experiment": experiment,
             "protocol": str(data[K.KEY_PROTOCOL]),
-            "weights": "real images" if floor else weights_of_fid(data, path),
+            "weights": weights,
             "n samples": str(data[K.KEY_N_SAMPLES]),
             "reference": " ".join(str(data[K.KEY_REFERENCE][k]) for k in (K.KEY_REFERENCE_DATASET,
                                                                            K.KEY_REFERENCE_SPLIT)),
             "smoke": "yes" if smoke else "no",
-            "label": fid_label(data),
+            "setting": fid_setting(data, weights),
             "FID": fixed(ours, 2),
             "precision": fixed(get_number(data, K.KEY_PRECISION, path, optional=True), 3),
             "recall": fixed(get_number(data, K.KEY_RECALL, path, optional=True), 3),
@@ -128,11 +166,12 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> pd.DataFrame:
             "paper source": paper_source,
             "source": str(path),
         })
-    return pd.DataFrame(rows)
+    return ReportTable(pd.DataFrame(rows), ("experiment", "setting", "FID", "precision", "recall", "KID", "paper FID",
+                                            "FID - paper"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
+def guidance_table(inputs: Sequence[Path]) -> ReportTable:
     """Target-class accuracy of guided samples per experiment and alpha: the model's own head, and an
     independent classifier where one was run."""
     required = (K.KEY_WEIGHTS, K.KEY_ALPHA, K.KEY_N, K.KEY_OWN_TARGET_ACCURACY)
@@ -153,27 +192,28 @@ def guidance_table(inputs: Sequence[Path]) -> pd.DataFrame:
             "source": str(path),
         }))
     rows.sort(key=lambda r: r[:2])
-    return pd.DataFrame([row for _, _, row in rows])
+    return ReportTable(pd.DataFrame([row for _, _, row in rows]), ("experiment", "weights", "alpha", "n",
+                                                                   "own head (%)", "independent classifier (%)"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Table:
-    build: Callable[..., pd.DataFrame]  # (inputs, paper=Path | None, experiments=names | None) -> the table
-    uses_paper: bool                    # compared with config/paper_results.yaml: --paper required
+class TableKind:
+    build: Callable[..., ReportTable]  # (inputs, paper=Path | None, experiments=names | None) -> the table
+    uses_paper: bool                   # compared with config/paper_results.yaml: --paper required
 
 
 # The table registry: each TABLE_KINDS name (the command line's list) with its builder.
-TABLES: dict[str, Table] = {
-    "accuracy": Table(lambda inputs, paper, experiments: accuracy_table(inputs, experiments, paper), True),
-    "fid": Table(lambda inputs, paper, experiments: fid_table(inputs, paper), True),
-    "guidance": Table(lambda inputs, paper, experiments: guidance_table(inputs), False),
+TABLES: dict[str, TableKind] = {
+    "accuracy": TableKind(lambda inputs, paper, experiments: accuracy_table(inputs, experiments, paper), True),
+    "fid": TableKind(lambda inputs, paper, experiments: fid_table(inputs, paper), True),
+    "guidance": TableKind(lambda inputs, paper, experiments: guidance_table(inputs), False),
 }
 assert TABLES.keys() == TABLE_KINDS.keys(), "every table kind the command line offers has a builder"
 
 
 def build_table(kind: str, inputs: Sequence[Path], *, experiments: Sequence[str] | None = None,
-                paper: Path | None = None) -> pd.DataFrame:
+                paper: Path | None = None) -> ReportTable:
     """The `kind` table (a TABLE_KINDS name) from `inputs`; paper tables need the paper's numbers."""
     table = TABLES[kind]
     if table.uses_paper and paper is None:

@@ -20,6 +20,7 @@ from jointdiff.distributed import DistInfo
 from jointdiff.images import save_grid, save_npz, to_uint8
 from jointdiff.keys import KEY_ALPHA, KEY_ATTRIBUTE, KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS, KEY_SEEDS
 from jointdiff.model import TrainedModel
+from jointdiff.progress import progress
 from jointdiff.sample.guidance import guided_eps_fn
 from jointdiff.sample.settings import SamplingSettings
 
@@ -65,19 +66,13 @@ def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, inf
     todo = [(i, s) for i, s in mine if not part_path(parts_dir, i).exists()]
     if len(todo) < len(mine):
         log.info("rank %d: %d of %d seed batches already done", info.rank, len(mine) - len(todo), len(mine))
-    progress = None
-    if info.is_main:
-        from tqdm import tqdm
-        progress = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="batch", desc="sampling",
-                        mininterval=5)
-    for start, seeds in todo:
-        labels = torch.tensor(request.labels[start:start + len(seeds)])
-        x = sample_batch(trained, seeds, labels, request.settings, info.device)
-        save_npz(part_path(parts_dir, start), **{KEY_IMAGES: to_uint8(x).numpy(), KEY_SEEDS: np.asarray(seeds)})
-        if progress is not None:
-            progress.update(1)
-    if progress is not None:
-        progress.close()
+    with progress(len(mine), desc="sampling", unit="batch", initial=len(mine) - len(todo),
+                  enabled=info.is_main) as bar:
+        for start, seeds in todo:
+            labels = torch.tensor(request.labels[start:start + len(seeds)])
+            x = sample_batch(trained, seeds, labels, request.settings, info.device)
+            save_npz(part_path(parts_dir, start), **{KEY_IMAGES: to_uint8(x).numpy(), KEY_SEEDS: np.asarray(seeds)})
+            bar.update(1)
 
 
 def join_parts(parts_dir: Path, count: int) -> np.ndarray:

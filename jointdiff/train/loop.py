@@ -20,6 +20,7 @@ from jointdiff.config import ExperimentConfig
 from jointdiff.data.datasets import loader_settings
 from jointdiff.diffusion import build_diffusion
 from jointdiff.errors import ConfigError
+from jointdiff.progress import progress as progress_reporter
 from jointdiff.train.batches import rank_batches
 from jointdiff.train.checkpoint import atomic_torch_save, save_checkpoint
 from jointdiff.train.data import load_training_data
@@ -78,10 +79,8 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
 
     # --- the loop: a step, then log, validate, plot and checkpoint at their intervals ------------------------------
     totals = LossTotals(info.device)
-    bar = None
-    if info.is_main and progress:
-        from tqdm import tqdm
-        bar = tqdm(total=cfg.num_steps, initial=state.step, unit="step", dynamic_ncols=True, mininterval=5)
+    bar = progress_reporter(cfg.num_steps, desc="training", unit="step", initial=state.step,
+                            enabled=info.is_main and progress)
     batches = rank_batches(data.train_set, data.stream, info.rank, info.world_size, state.step, cfg.num_steps,
                            loader_settings(data.train_set, info.device, cfg.num_workers))
     interval_start, images_seen, steps_this_run = time.monotonic(), 0, 0
@@ -91,8 +90,7 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
         step = state.step
         steps_this_run += 1
         images_seen += cfg.batch_size
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
 
         if step % log_interval == 0 or step == cfg.num_steps:
             totals.check_finite(last_ckpt)
@@ -106,9 +104,8 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
                                        cfg.multi_label_classifier))
             if info.is_main:
                 append_record(paths.log_file, record)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", **{k: f"{v:.3f}" for k, v in record.items()
-                                                                     if k.startswith("acc_")})
+                bar.set_postfix(loss=f"{record['loss']:.4f}", **{k: f"{v:.3f}" for k, v in record.items()
+                                                                 if k.startswith("acc_")})
             interval_start, images_seen = time.monotonic(), 0
         if info.is_main and cfg.plot_interval and step % cfg.plot_interval == 0:
             save_progress_grid(state.ema, diffusion, cfg, paths.grid_dir / f"step-{step:09d}.png", info.device)
@@ -116,14 +113,12 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
         if step < cfg.num_steps and (step % cfg.save_interval == 0 or timer_due or stop_now):
             last_ckpt = checkpoint()
         if stop_now and step < cfg.num_steps:
-            if bar is not None:
-                bar.close()
+            bar.close()
             jd_dist.cleanup()
             raise TrainingPaused(f"stopped at step {step} of {cfg.num_steps}; rerun the same command to resume")
 
     # --- the end: full validation, the final model and its checkpoint ----------------------------------------------
-    if bar is not None:
-        bar.close()
+    bar.close()
     totals.check_finite(last_ckpt)
     if info.is_main:
         final = validate(state, data.valid_set, torch.arange(len(data.valid_set)), info.device,

@@ -1,0 +1,25 @@
+"""config/README.md, the configuration page the Snakemake workflow catalog shows, covers the config's keys."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from conftest import REPO
+
+README = (REPO / "config" / "README.md").read_text()
+
+
+def test_every_top_level_key_of_the_schema_is_described():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    missing = [key for key in schema["properties"] if f"| `{key}` |" not in README]
+    assert not missing, f"config/README.md does not describe {missing}"
+    assert "config/schema.yaml" in README and "config/config.yaml" in README
+
+
+def test_every_key_of_an_experiments_resources_block_is_described():
+    common = (REPO / "rules" / "common.smk").read_text()
+    defaults = re.search(r"DEFAULT_RESOURCES = \{(.*?)\}", common, flags=re.S).group(1)
+    keys = re.findall(r'"(\w+)":', defaults)
+    assert keys and not [key for key in keys if f"`{key}`" not in README]
