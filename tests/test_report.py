@@ -46,6 +46,7 @@ def fid_file(root: Path, experiment: str, protocol: str, weights: str, fid: floa
 def guided_file(root: Path, experiment: str, alpha: float, own: float, ref: float | None) -> Path:
     return write_json(root / experiment / "metrics" / f"guided_ema_alpha{alpha:g}.json", {
         "experiment": experiment, "weights": "ema", "alpha": alpha, "n": 100,
+        "sampler": {"guidance": "representation", "head_t": "t"},
         "own_head_target_accuracy": own, "independent_target_accuracy": ref})
 
 
@@ -132,6 +133,7 @@ def test_guidance_table_sorts_alphas_and_marks_missing_reference(tmp_path):
     assert list(table["alpha"]) == ["0", "1", "10"]
     assert list(table["own head (%)"]) == ["10.00", "50.00", "90.00"]
     assert list(table["independent classifier (%)"]) == ["n/a", "45.00", "80.00"]
+    assert set(table["guidance"]) == {"representation, head t = t"}
     assert list(table["source"]) == [str(files[1]), str(files[2]), str(files[0])]
     assert r"own head (\%)" in out.with_suffix(".tex").read_text()  # LaTeX-escaped
 

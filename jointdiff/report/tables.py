@@ -172,8 +172,9 @@ def fid_table(inputs: Sequence[Path], paper_path: Path) -> ReportTable:
 
 # ---------------------------------------------------------------------------------------------------------------
 def guidance_table(inputs: Sequence[Path]) -> ReportTable:
-    """Target-class accuracy of guided samples per experiment and alpha: the model's own head, and an
-    independent classifier where one was run."""
+    """Target-class accuracy of guided samples per experiment and alpha by two judges: the model's own head, which
+    the guidance optimised, and the independent classifier, which never saw a sample (the own head alone can be
+    fooled: adversarial samples). The guidance column names the method and the timestep its head read."""
     required = (K.KEY_WEIGHTS, K.KEY_ALPHA, K.KEY_N, K.KEY_OWN_TARGET_ACCURACY)
     order: dict[str, int] = {}   # experiments in the order given, alphas ascending within each
     rows = []
@@ -184,6 +185,7 @@ def guidance_table(inputs: Sequence[Path]) -> ReportTable:
         rows.append((order.setdefault(experiment, len(order)), alpha, {
             "experiment": experiment,
             "weights": str(data[K.KEY_WEIGHTS]),
+            "guidance": guidance_label(data.get(K.KEY_SAMPLER) or {}),
             "alpha": f"{alpha:g}",
             "n": str(data[K.KEY_N]),
             "own head (%)": percent(get_number(data, K.KEY_OWN_TARGET_ACCURACY, path)),
@@ -192,8 +194,16 @@ def guidance_table(inputs: Sequence[Path]) -> ReportTable:
             "source": str(path),
         }))
     rows.sort(key=lambda r: r[:2])
-    return ReportTable(pd.DataFrame([row for _, _, row in rows]), ("experiment", "weights", "alpha", "n",
-                                                                   "own head (%)", "independent classifier (%)"))
+    return ReportTable(pd.DataFrame([row for _, _, row in rows]), ("experiment", "weights", "guidance", "alpha",
+                                                                   "n", "own head (%)", "independent classifier (%)"))
+
+
+def guidance_label(settings: dict[str, Any]) -> str:
+    """The guidance method of a guided-samples file, with the head's timestep where the method reads it."""
+    method = settings.get("guidance")
+    if method is None:
+        return UNKNOWN
+    return method if method == "x0" else f"{method}, head t = {settings.get('head_t', UNKNOWN)}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
