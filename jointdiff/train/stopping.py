@@ -1,9 +1,16 @@
 """When an invocation checkpoints early and ends: SIGTERM/SIGUSR1 (if a signal reaches the process at all), the
-wall-clock checkpoint timer, or --stop-after-steps (cluster time slices). Every rank agrees on the answer."""
+end of the torchrun that started this process, the wall-clock checkpoint timer, or --stop-after-steps (cluster
+time slices). Every rank agrees on the answer.
+
+torchrun starts its workers in sessions of their own, so killing the job's process group (Snakemake killed with
+SIGKILL, a crashed node agent) kills torchrun but not them: they would train on, unseen, beside the rerun. So a
+worker watches its parent and stops, with a checkpoint, once it is no longer the torchrun that started it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 
@@ -28,6 +35,7 @@ class StopControl:
         self.stop_after_steps = stop_after_steps
         self.device = device
         self.signalled = False
+        self.launcher = os.getppid() if "TORCHELASTIC_RUN_ID" in os.environ else None  # set by torchrun
         self.last_checkpoint_time = time.monotonic()
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
@@ -40,10 +48,18 @@ class StopControl:
         """Restart the checkpoint timer."""
         self.last_checkpoint_time = time.monotonic()
 
+    def _watch_launcher(self) -> None:
+        """The end of the torchrun that started this worker (the worker now has another parent) acts as a signal."""
+        if self.launcher is not None and os.getppid() != self.launcher and not self.signalled:
+            log.warning("torchrun (pid %d) is gone: checkpointing at the next step and exiting", self.launcher)
+            self.signalled = True
+
     def poll(self, step: int, steps_this_run: int) -> tuple[bool, bool]:
-        """(stop now, checkpoint timer due) after `step`; the signal and the timer are read every POLL_EVERY steps."""
+        """(stop now, checkpoint timer due) after `step`; the signal, the launcher and the timer are read every
+        POLL_EVERY steps."""
         stop_now = timer_due = False
         if step % POLL_EVERY == 0:
+            self._watch_launcher()
             timer_due = (self.checkpoint_seconds > 0
                          and time.monotonic() - self.last_checkpoint_time > self.checkpoint_seconds)
             flags = jd_dist.all_reduce_sum(torch.tensor([float(self.signalled), float(timer_due)],
