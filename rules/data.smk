@@ -12,4 +12,4 @@ rule prepare_data:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff prepare --dataset {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "jointdiff prepare --dataset {wildcards.dataset} --root {params.root:q} > {log:q} 2>&1"

@@ -30,8 +30,8 @@ rule table_accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind accuracy --inputs {input.metrics} --experiments {params.experiments} "
-        "--paper {input.paper} --out {output.csv} > {log} 2>&1"
+        "jointdiff report table --kind accuracy --inputs {input.metrics:q} --experiments {params.experiments} "
+        "--paper {input.paper:q} --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule table_fid:
@@ -47,7 +47,8 @@ rule table_fid:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind fid --inputs {input.metrics} --paper {input.paper} --out {output.csv} > {log} 2>&1"
+        "jointdiff report table --kind fid --inputs {input.metrics:q} --paper {input.paper:q} --out {output.csv:q} "
+        "> {log:q} 2>&1"
 
 
 rule table_guidance:
@@ -62,7 +63,7 @@ rule table_guidance:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report table --kind guidance --inputs {input.metrics} --out {output.csv} > {log} 2>&1"
+        "jointdiff report table --kind guidance --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule figure_samples:
@@ -76,8 +77,8 @@ rule figure_samples:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind samples --inputs {input.samples} --title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind samples --inputs {input.samples:q} --title {wildcards.experiment} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_guided:
@@ -91,8 +92,8 @@ rule figure_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind guided --inputs {input.samples} --title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind guided --inputs {input.samples:q} --title {wildcards.experiment} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_alpha_sweep:
@@ -106,7 +107,7 @@ rule figure_alpha_sweep:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind alpha_sweep --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind alpha_sweep --inputs {input.metrics:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_counterfactual:
@@ -120,8 +121,8 @@ rule figure_counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind counterfactual --inputs {input.result} --title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind counterfactual --inputs {input.result:q} --title {wildcards.experiment} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_training_curves:
@@ -137,7 +138,7 @@ rule figure_training_curves:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind training_curves --inputs {params.logs} --out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind training_curves --inputs {params.logs:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_accuracy_vs_noise:
@@ -151,4 +152,5 @@ rule figure_accuracy_vs_noise:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+        "jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics:q} --out {output.png:q} "
+        "> {log:q} 2>&1"
