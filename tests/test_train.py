@@ -161,17 +161,18 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(digits_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_exits_3(digits_root, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C, or torchrun passing it on
+def test_a_stop_signal_checkpoints_and_exits_3(digits_root, tmp_path, sig):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(train_command(digits_root, run_dir, "--num_steps", "100000", "--save_interval", "100000"),
                             env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (run_dir / "train_log.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err[-2000:]
-    assert list_checkpoints(run_dir / "checkpoints"), "no checkpoint written on SIGTERM"
+    assert list_checkpoints(run_dir / "checkpoints"), f"no checkpoint written on {sig.name}"
     assert "rerun the same command to resume" in err
 
 

@@ -1,5 +1,5 @@
-"""When an invocation checkpoints early and ends: SIGTERM/SIGUSR1 (if a signal reaches the process at all), the
-end of the torchrun that started this process, the wall-clock checkpoint timer, or --stop-after-steps (cluster
+"""When an invocation checkpoints early and ends: SIGTERM/SIGUSR1/SIGINT (if a signal reaches the process at all;
+a second one acts at once), the end of the torchrun that started this process, the wall-clock checkpoint timer, or --stop-after-steps (cluster
 time slices). Every rank agrees on the answer.
 
 torchrun starts its workers in sessions of their own, so killing the job's process group (Snakemake killed with
@@ -21,7 +21,7 @@ from jointdiff.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # SIGINT: Ctrl-C, which torchrun passes on
 POLL_EVERY = 10  # steps between the ranks' agreement on the signal and the timer
 
 
@@ -41,8 +41,10 @@ class StopControl:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
-        log.warning("received signal %d: checkpointing at the next step and exiting", signum)
+        log.warning("received signal %d: checkpointing at the next step and exiting (send it again to stop now)",
+                    signum)
         self.signalled = True
+        signal.signal(signum, signal.SIG_DFL)
 
     def checkpointed(self) -> None:
         """Restart the checkpoint timer."""
