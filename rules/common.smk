@@ -3,6 +3,7 @@
 # cross-checked against every experiment (so a bad key fails here, before any job, never after training);
 # input functions build paths and params.
 
+import dataclasses
 import difflib
 import shlex
 import sys
@@ -222,7 +223,7 @@ def _check_sampling_and_evaluation():
         return
     s, e = config["sampling"], config["evaluation"]
     try:
-        settings = SamplingSettings(**{k: v for k, v in s.items() if k in SamplingSettings.__dataclass_fields__})
+        settings = SamplingSettings(**{f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s})
     except UserError as err:
         raise WorkflowError(f"config key sampling: {err}")
     for name in GENERATIVE_EXPERIMENTS:

@@ -1,6 +1,6 @@
 """When an invocation checkpoints early and ends: SIGTERM/SIGUSR1/SIGINT (if a signal reaches the process at all;
-a second one acts at once), the end of the torchrun that started this process, the wall-clock checkpoint timer, or --stop-after-steps (cluster
-time slices). Every rank agrees on the answer.
+a second one acts at once), the end of the torchrun that started this process, the wall-clock checkpoint timer,
+or --stop-after-steps (cluster time slices). Every rank agrees on the answer.
 
 torchrun starts its workers in sessions of their own, so killing the job's process group (Snakemake killed with
 SIGKILL, a crashed node agent) kills torchrun but not them: they would train on, unseen, beside the rerun. So a
