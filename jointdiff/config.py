@@ -28,6 +28,13 @@ PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "con
 CHANNEL_MULT_BY_SIZE = {8: (1, 2), 16: (1, 2, 2), 28: (1, 2, 2), 32: (1, 2, 2, 2), 64: (1, 2, 3, 4)}
 # Keys of an experiment YAML file that are not config fields: the flag string and notes for people/workflow.
 YAML_META_KEYS = ("flags", "description", "source", "resources", "sampling", "evaluation")
+# Settings a resumed run may change: how long it trains, how often it logs, validates, plots and checkpoints,
+# where its data lives and how it is read, and switches that leave the maths the same. Any other difference from
+# the checkpoint's config is refused on resume: its weights (and optimizer state) were made with the old values.
+RESUME_MAY_CHANGE = ("num_steps", "save_interval", "checkpoint_minutes", "keep_checkpoints", "plot_interval",
+                     "validation_interval", "validation_subset", "skip_validation", "skip_save", "num_workers",
+                     "in_memory", "dataroot", "experiment_name", "gpu_id", "allow_cpu", "microbatch",
+                     "channels_last", "compile")
 
 
 def _opt(default: Any, help: str, **extra) -> Any:
@@ -285,9 +292,12 @@ def read_yaml_settings(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"experiment config {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})")
+    if data is None:
+        raise ConfigError(f"{path} is empty: an experiment file names at least its dataset (see "
+                          "config/experiments/ for examples)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     try:
@@ -317,3 +327,10 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Rebuild a config saved with a model (ignores fields a newer version dropped, fails on bad values)."""
     known = {k: v for k, v in data.items() if k in FIELD_TYPES}
     return ExperimentConfig(**known)
+
+
+def changed_settings(saved: dict[str, Any], cfg: ExperimentConfig) -> dict[str, tuple[Any, Any]]:
+    """{setting: (saved value, value in cfg)} for every setting that differs from a saved config (a checkpoint's),
+    leaving out those in RESUME_MAY_CHANGE."""
+    before = config_from_dict(saved).to_dict()
+    return {k: (before[k], v) for k, v in cfg.to_dict().items() if k not in RESUME_MAY_CHANGE and before[k] != v}

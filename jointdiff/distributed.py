@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from jointdiff.atomic import exclusive_lock
 from jointdiff.choices import DEVICES
-from jointdiff.errors import ConfigError
+from jointdiff.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,22 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     out = tensor.detach().clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return out
+
+
+@contextmanager
+def main_rank_lock(path: str | Path, what: str, info: DistInfo) -> Iterator[None]:
+    """Rank 0 holds `atomic.exclusive_lock(path, what)` for the block, so one launch (all of its processes) writes
+    the output; when it cannot, every rank raises (rank 0 the holder's name, the others a pointer to rank 0)."""
+    with ExitStack() as held:
+        refused = None
+        if info.is_main:
+            try:
+                held.enter_context(exclusive_lock(path, what))
+            except UserError as err:
+                refused = err
+        if all_reduce_sum(torch.tensor(float(refused is not None), device=info.device)).item():
+            raise refused or UserError(f"rank 0 could not lock {what} (its error says who holds it)")
+        yield
 
 
 def cleanup() -> None:

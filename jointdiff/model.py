@@ -132,8 +132,13 @@ def load_trained(path: str | Path, weights: str = "ema", device: str | torch.dev
     if weights not in WEIGHTS:
         raise UserError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     state = read_model_file(path)
-    cfg = config_from_dict(state["config"])
-    model = build_model(cfg)
-    model.load_state_dict(state["ema" if weights == "ema" else "model"])  # model.pt keeps raw weights as "model"
+    try:
+        cfg = config_from_dict(state["config"])
+        model = build_model(cfg)
+        model.load_state_dict(state["ema" if weights == "ema" else "model"])  # model.pt keeps raw weights as "model"
+    except (ConfigError, RuntimeError) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"model file {path}: its weights do not fit the config stored with them "
+                              f"({first_line}); the file was changed or mixed up, train it again") from err
     model.to(device).eval().requires_grad_(False)
     return TrainedModel(model, cfg, build_diffusion(cfg), weights, int(state.get("step", 0)), Path(path))

@@ -1,16 +1,24 @@
 # Validation and helpers shared by every rule: the config is checked against the schema, every experiment file
-# is parsed by jointdiff's own config code (so a bad key fails here, before any job), and input functions
-# build paths and params.
+# is parsed by jointdiff's own config code, its resources block is checked, and the workflow config is
+# cross-checked against every experiment (so a bad key fails here, before any job, never after training);
+# input functions build paths and params.
 
+import dataclasses
+import difflib
 import os
+import shlex
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free config code
-from jointdiff.config import load_config, read_yaml_settings  # noqa: E402
+from jointdiff.commands.sample import MAX_SAMPLES  # noqa: E402
+from jointdiff.config import load_config  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
+from jointdiff.metrics.protocols import get_protocol  # noqa: E402
+from jointdiff.sample.settings import SamplingSettings  # noqa: E402
 
 # Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
 # conda's (envs/jointdiff.yaml) or a venv, holds the third-party packages, and the workflow's directory comes first
@@ -18,15 +26,79 @@ from jointdiff.errors import UserError  # noqa: E402
 WORKFLOW_DIR = workflow.basedir
 shell.prefix("set -euo pipefail; export PYTHONPATH={WORKFLOW_DIR:q}${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
-validate(config, "../config/schema.yaml", set_default=True)
+
+def coerce_strings(value, schema):
+    """`value` with strings turned into the schema's integer, number and boolean types.
+
+    Snakemake 9 hands nested --config values over as strings ('sampling={unconditional_samples: 1000}' gives
+    '1000'), which the schema would refuse; text that does not parse stays as it is, for the schema to name.
+    """
+    kind = schema.get("type")
+    if isinstance(value, dict):
+        return {k: coerce_strings(v, schema.get("properties", {}).get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce_strings(v, schema.get("items", {})) for v in value]
+    if not isinstance(value, str):
+        return value
+    if kind == "boolean" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    try:
+        return int(value) if kind == "integer" else float(value) if kind == "number" else value
+    except ValueError:
+        return value
+
+
+SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
+config.update(coerce_strings(config, yaml.safe_load(SCHEMA.read_text())))
+validate(config, str(SCHEMA), set_default=True)
 
 RESULTS = config["results"]
 DATAROOT = config["dataroot"]
 EXPERIMENTS = config["experiments"]
+for key in ("dataroot", "results"):
+    if Path(config[key]).exists() and not Path(config[key]).is_dir():
+        raise WorkflowError(f"config key {key}: {config[key]} is a file, not a directory")
+
 # An experiment file's `resources:` block; max_runtime caps retries (default 3 x runtime), eval_runtime is the
-# limit of each sampling and metric job.
+# limit of each sampling and metric job. gpus are per node; nodes > 1 runs one torchrun per node (SLURM only).
 DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "runtime": "12h", "mem_mb": 16000, "max_runtime": None,
                      "eval_runtime": "12h"}
+RESOURCE_MINIMA = {"gpus": 0, "nodes": 1, "mem_mb": 1}
+RUNTIME_UNITS = {"d": 1440, "h": 60, "m": 1}
+
+
+def runtime_minutes(value):
+    """A runtime ("2d", "12h", "90m" or minutes) in minutes; ValueError when it is none of these."""
+    text = str(value).strip().lower()
+    minutes = float(text[:-1]) * RUNTIME_UNITS[text[-1]] if text[-1:] in RUNTIME_UNITS else float(text)
+    if minutes <= 0:
+        raise ValueError(value)
+    return int(minutes)
+
+
+def _experiment_resources(path):
+    """The `resources:` block of an experiment file with its defaults; WorkflowError naming the file and key."""
+    block = yaml.safe_load(path.read_text()).get("resources") or {}
+    if not isinstance(block, dict):
+        raise WorkflowError(f"{path}: resources must be a mapping of {', '.join(DEFAULT_RESOURCES)}")
+    for key in block:
+        if key not in DEFAULT_RESOURCES:
+            hint = difflib.get_close_matches(key, DEFAULT_RESOURCES, n=1)
+            raise WorkflowError(f"{path}: unknown key resources.{key}" + (f" (did you mean {hint[0]}?)" if hint
+                                else f"; known: {', '.join(DEFAULT_RESOURCES)}"))
+    resources = {**DEFAULT_RESOURCES, **block}
+    for key, least in RESOURCE_MINIMA.items():
+        if type(resources[key]) is not int or resources[key] < least:
+            raise WorkflowError(f"{path}: resources.{key} must be an integer >= {least}, got {resources[key]!r}")
+    for key in ("runtime", "max_runtime", "eval_runtime"):
+        if key == "max_runtime" and resources[key] is None:
+            continue  # three attempts' worth
+        try:
+            runtime_minutes(resources[key])
+        except (ValueError, IndexError):
+            raise WorkflowError(f"{path}: resources.{key} must be minutes or a duration like 90m, 12h, 2d, "
+                                f"got {resources[key]!r}")
+    return resources
 
 
 def _load_experiment(name):
@@ -35,14 +107,19 @@ def _load_experiment(name):
         raise WorkflowError(f"config key experiments: no experiment file {path} for {name!r}")
     try:
         cfg = load_config(path, overrides={**config["overrides"], "dataroot": DATAROOT, "experiment_name": name})
-        import yaml
-        resources = {**DEFAULT_RESOURCES, **(yaml.safe_load(path.read_text()).get("resources") or {})}
     except UserError as err:
         raise WorkflowError(f"experiment {name!r}: {err}")
-    return cfg, resources
+    return cfg, _experiment_resources(path)
 
 
 EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
+MULTI_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][1]["nodes"] > 1]
+SINGLE_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if e not in MULTI_NODE_EXPERIMENTS]
+
+
+def experiments_pattern(names):
+    """A wildcard constraint matching exactly these experiments (nothing when there are none)."""
+    return "|".join(names) or "(?!)"
 
 
 wildcard_constraints:
@@ -71,15 +148,24 @@ def exp_processes(wildcards):
 
 
 def exp_runtime_minutes(wildcards, key="runtime"):
-    """An experiment's runtime ("2d", "12h", "90m" or minutes) in minutes, for attempt-scaled limits."""
+    """An experiment's runtime in minutes, for attempt-scaled limits."""
     value = exp_resources(wildcards)[key]
     if value is None:  # max_runtime unset: three attempts' worth
         return 3 * exp_runtime_minutes(wildcards)
-    text = str(value).strip().lower()
-    units = {"d": 1440, "h": 60, "m": 1}
-    if text[-1:] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(float(text))
+    return runtime_minutes(value)
+
+
+def exp_nodes(wildcards):
+    return exp_resources(wildcards)["nodes"]
+
+
+def exp_mem_mb(wildcards):
+    return exp_resources(wildcards)["mem_mb"]
+
+
+def train_runtime(wildcards, attempt):
+    """attempt x the experiment's runtime, capped at its max_runtime."""
+    return min(attempt * exp_runtime_minutes(wildcards), exp_runtime_minutes(wildcards, "max_runtime"))
 
 
 def exp_device(wildcards):
@@ -139,6 +225,44 @@ GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][
 # checkout from rerunning the table jobs.
 PAPER_RESULTS = os.path.relpath(Path(workflow.basedir) / config["report"]["paper_results"])
 N_UNCOND = config["sampling"]["unconditional_samples"]
+
+
+def _check_sampling_and_evaluation():
+    """What would otherwise fail only after training: the sampling settings against every experiment that
+    samples, the FID split, and the sample counts against jointdiff sample's cap and the FID protocols."""
+    if not GENERATIVE_EXPERIMENTS:
+        return
+    s, e = config["sampling"], config["evaluation"]
+    try:
+        settings = SamplingSettings(**{f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s})
+    except UserError as err:
+        raise WorkflowError(f"config key sampling: {err}")
+    for name in GENERATIVE_EXPERIMENTS:
+        try:
+            settings.check_fits(EXPERIMENT_CONFIGS[name][0].diffusion_steps)
+        except UserError as err:
+            raise WorkflowError(f"config key sampling.steps (experiment {name!r}): {err}")
+    standard, paper = get_protocol("standard"), get_protocol("paper")
+    if e["fid_split"] != standard.reference_split:
+        raise WorkflowError(f"config key evaluation.fid_split: the standard FID compares against the "
+                            f"{standard.reference_split} split, got {e['fid_split']!r}")
+    counts = [("sampling.unconditional_samples", s["unconditional_samples"], e["fid_min_samples"])]
+    if e["paper_fid"]:
+        counts.append(("evaluation.paper_fid_samples", e["paper_fid_samples"], paper.min_samples))
+    for name in GUIDED_EXPERIMENTS:
+        classes = EXPERIMENT_CONFIGS[name][0].resolved_num_classes()
+        counts.append((f"sampling.guided_samples_per_class ({classes} classes of {name})",
+                       classes * s["guided_samples_per_class"], 0))
+    for key, count, fid_minimum in counts:
+        if count > MAX_SAMPLES:
+            raise WorkflowError(f"config key {key}: {count:,} samples in one file, more than jointdiff sample's "
+                                f"{MAX_SAMPLES:,}")
+        if count < fid_minimum and not e["fid_smoke"]:
+            raise WorkflowError(f"config key {key}: {count:,} samples, but the FID needs at least {fid_minimum:,} "
+                                "(raise it, or set evaluation.fid_smoke true for a run labelled smoke)")
+
+
+_check_sampling_and_evaluation()
 
 
 def metric_files(pattern, experiments):

@@ -12,4 +12,4 @@ rule prepare_data:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff prepare --dataset {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "python -m jointdiff prepare --dataset {wildcards.dataset} --root {params.root:q} > {log:q} 2>&1"

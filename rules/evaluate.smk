@@ -21,9 +21,9 @@ rule accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff accuracy --model {input.model} --dataroot {params.dataroot} "
+        "python -m jointdiff accuracy --model {input.model:q} --dataroot {params.dataroot:q} "
         "--noise-fractions {params.noise_levels} --head-t {params.head_t} --device {params.device} "
-        "--out {output.metrics} > {log} 2>&1"
+        "--out {output.metrics:q} > {log:q} 2>&1"
 
 
 rule fid_standard:
@@ -51,9 +51,9 @@ rule fid_standard:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
-        "{params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
+        "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
 rule fid_paper_protocol:
@@ -76,8 +76,8 @@ rule fid_paper_protocol:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
-        "--protocol paper {params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
+        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "--protocol paper {params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
 # What real data scores: held-out real images in place of samples, same protocol, count and reference.
@@ -99,10 +99,10 @@ rule fid_floor:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --real-split {params.split} --real-count {params.count} --save-real {output.images} "
-        "--dataset {wildcards.dataset} --dataroot {params.dataroot} --protocol {wildcards.protocol} "
-        "--metrics {params.metrics} --min-samples {params.count} {params.smoke} --device cpu "
-        "--out {output.metrics} > {log} 2>&1"
+        "python -m jointdiff fid --real-split {params.split} --real-count {params.count} "
+        "--save-real {output.images:q} --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
+        "--protocol {wildcards.protocol} --metrics {params.metrics} --min-samples {params.count} {params.smoke} "
+        "--device cpu --out {output.metrics:q} > {log:q} 2>&1"
 
 
 rule independent_classifier:
@@ -118,8 +118,8 @@ rule independent_classifier:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot} "
-        "--out {output.model} > {log} 2>&1"
+        "python -m jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
+        "--out {output.model:q} > {log:q} 2>&1"
 
 
 rule guided_score:
@@ -132,12 +132,12 @@ rule guided_score:
     log:
         f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
-        judge=lambda wc, input: f"--independent-classifier {input.judge}",
+        judge=lambda wc, input: f"--independent-classifier {shlex.quote(input.judge)}",
         device=exp_device,
     resources:
         gpu=lambda wc: min(exp_gpus(wc), 1),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff score --samples {input.samples} --model {input.model} {params.judge} "
-        "--device {params.device} --out {output.metrics} > {log} 2>&1"
+        "python -m jointdiff score --samples {input.samples:q} --model {input.model:q} {params.judge} "
+        "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"

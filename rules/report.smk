@@ -30,8 +30,9 @@ rule table_accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report table --kind accuracy --inputs {input.metrics} --experiments {params.experiments} "
-        "--paper {input.paper} --out {output.csv} > {log} 2>&1"
+        "python -m jointdiff report table --kind accuracy --inputs {input.metrics:q} --experiments "
+        "{params.experiments} "
+        "--paper {input.paper:q} --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule table_fid:
@@ -47,8 +48,9 @@ rule table_fid:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report table --kind fid --inputs {input.metrics} --paper {input.paper} "
-        "--out {output.csv} > {log} 2>&1"
+        "python -m jointdiff report table --kind fid --inputs {input.metrics:q} --paper {input.paper:q} --out "
+        "{output.csv:q} "
+        "> {log:q} 2>&1"
 
 
 rule table_guidance:
@@ -63,7 +65,8 @@ rule table_guidance:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report table --kind guidance --inputs {input.metrics} --out {output.csv} > {log} 2>&1"
+        "python -m jointdiff report table --kind guidance --inputs {input.metrics:q} --out {output.csv:q} > {log:q} "
+        "2>&1"
 
 
 rule figure_samples:
@@ -78,9 +81,8 @@ rule figure_samples:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind samples --inputs {input.samples} {input.real} "
-        "--title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind samples --inputs {input.samples:q} {input.real:q} "
+        "--title {wildcards.experiment} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_guided:
@@ -94,8 +96,8 @@ rule figure_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind guided --inputs {input.samples} --title {wildcards.experiment} "
-        "--out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind guided --inputs {input.samples:q} --title {wildcards.experiment} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_alpha_sweep:
@@ -109,7 +111,8 @@ rule figure_alpha_sweep:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind alpha_sweep --inputs {input.metrics} --out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind alpha_sweep --inputs {input.metrics:q} --out {output.png:q} > "
+        "{log:q} 2>&1"
 
 
 rule figure_counterfactual:
@@ -123,8 +126,9 @@ rule figure_counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind counterfactual --inputs {input.result} "
-        "--title {wildcards.experiment} --out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind counterfactual --inputs {input.result:q} --title "
+        "{wildcards.experiment} "
+        "--out {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_training_curves:
@@ -140,8 +144,8 @@ rule figure_training_curves:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind training_curves --inputs {params.logs} "
-        "--out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind training_curves --inputs {params.logs:q} --out {output.png:q} > "
+        "{log:q} 2>&1"
 
 
 rule figure_accuracy_vs_noise:
@@ -155,5 +159,5 @@ rule figure_accuracy_vs_noise:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics} "
-        "--out {output.png} > {log} 2>&1"
+        "python -m jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics:q} --out {output.png:q} "
+        "> {log:q} 2>&1"

@@ -25,8 +25,8 @@ rule sample_unconditional:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launcher} sample --model {input.model} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
-        "{params.sampler} --device {params.device} --out {output.samples} > {log} 2>&1"
+        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
+        "{params.sampler} --device {params.device} --out {output.samples:q} > {log:q} 2>&1"
 
 
 rule sample_guided:
@@ -51,9 +51,9 @@ rule sample_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launcher} sample --model {input.model} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
         "--classes all --per-class {params.per_class} {params.sampler} --device {params.device} "
-        "--out {output.samples} > {log} 2>&1"
+        "--out {output.samples:q} > {log:q} 2>&1"
 
 
 rule counterfactual:
@@ -79,6 +79,7 @@ rule counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff counterfactual --model {input.model} --weights {wildcards.weights} "
-        "--dataroot {params.dataroot} --num-images {params.num} --t-fraction {params.t_fraction} "
-        "--alpha {params.alpha} {params.sampler} --device {params.device} --out {output.result} > {log} 2>&1"
+        "python -m jointdiff counterfactual --model {input.model:q} --weights {wildcards.weights} --dataroot "
+        "{params.dataroot:q} "
+        "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
+        "--device {params.device} --out {output.result:q} > {log:q} 2>&1"

@@ -82,3 +82,13 @@ def trained_model(digits_root, tmp_path_factory) -> Path:
                            "--no-progress"], capture_output=True, text=True, env=subprocess_env(threads=2))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow_results(digits_root, tmp_path_factory) -> Path:
+    """The whole workflow run once on the tiny experiment (minutes): its working directory, holding config.yaml,
+    results/ and logs/. Tests that change it put it back."""
+    from workflow_helpers import run_snakemake, tiny_workflow
+    workdir = tmp_path_factory.mktemp("tiny_workflow")
+    run_snakemake(workdir, tiny_workflow(workdir, digits_root), "--cores", "2")
+    return workdir

@@ -90,3 +90,16 @@ def test_bad_flag_fails_before_torch_is_imported(tmp_path):
 def test_parse_flags_needs_values():
     with pytest.raises(ConfigError, match="--num_channels needs a value"):
         parse_flags("--num_channels --dropout 0.1")
+
+
+@pytest.mark.parametrize("config", ["empty.yaml", None])
+def test_train_without_an_experiment_is_refused_instead_of_training_the_defaults(tmp_path, capsys, config):
+    """An empty file (or no --config and no flags) would otherwise train 100,000 steps of the defaults."""
+    from jointdiff.cli import main
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    args = ["--config", str(tmp_path / config)] if config else []
+    assert main(["train", *args, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert ("empty.yaml is empty" if config else "no experiment: give --config FILE") in err
+    assert not (tmp_path / "run").exists()

@@ -110,6 +110,43 @@ def test_corrupt_file_gives_one_clear_error(tmp_path):
     assert "\n" not in message
 
 
+def test_a_data_file_changed_after_prepare_is_named_before_it_is_used(tmp_path):
+    prepare_dataset("digits", tmp_path)
+    path = tmp_path / "digits" / "digits.npz"
+    arrays = dict(np.load(path))
+    arrays["train_labels"] = (arrays["train_labels"] + 1) % 10  # same size, other content
+    np.savez(path, **arrays)
+    with pytest.raises(DatasetError, match=f"{path} has changed since `jointdiff prepare` recorded it"):
+        load_split("digits", tmp_path, "train")
+    path.write_bytes(path.read_bytes()[:1000])  # cut short, as by a full disk
+    with pytest.raises(DatasetError, match=f"{path} has 1,000 bytes"):
+        load_split("digits", tmp_path, "train")
+
+
+def test_a_touched_but_unchanged_data_file_still_loads(tmp_path):
+    prepare_dataset("digits", tmp_path)
+    path = tmp_path / "digits" / "digits.npz"
+    path.touch()  # a new modification time: the hash decides
+    assert len(load_split("digits", tmp_path, "test")) == SIZES["test"]
+
+
+def test_a_truncated_file_gives_one_clear_error_when_prepared(tmp_path, capsys):
+    prepare_dataset("digits", tmp_path)
+    path = tmp_path / "digits" / "digits.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    assert main(["prepare", "--dataset", "digits", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path} is missing or unreadable" in err and "delete it" in err
+
+
+def test_a_data_root_that_is_a_file_gives_one_line(tmp_path, capsys):
+    root = tmp_path / "root"
+    root.write_text("not a directory")
+    assert main(["prepare", "--dataset", "digits", "--root", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"data root {root}: cannot write {root}/digits" in err
+
+
 def test_prepare_command_prints_the_manifest_path(tmp_path, capsys):
     assert main(["prepare", "--dataset", "digits", "--root", str(tmp_path)]) == 0
     path = tmp_path / "digits" / "manifest.json"

@@ -86,6 +86,15 @@ def test_a_broken_image_fails_verification(tmp_path):
     assert not (tmp_path / "data" / "folder" / "manifest.json").exists()
 
 
+def test_a_broken_image_between_the_first_and_the_last_fails_verification(tmp_path):
+    write_images(tmp_path / "src", per_class=4)
+    broken = tmp_path / "src" / "dog" / "2.png"
+    broken.write_bytes(broken.read_bytes()[:100])  # cut short
+    with pytest.raises(DatasetError, match=r"dog/2\.png is not a readable image"):
+        prepare_dataset("folder", tmp_path / "data", source=tmp_path / "src")
+    assert not (tmp_path / "data" / "folder" / "manifest.json").exists()
+
+
 def test_loader_settings_feed_both_kinds(root):
     from torch.utils.data import DataLoader
 

@@ -17,7 +17,7 @@ from jointdiff.metrics import fid as fid_module
 from jointdiff.metrics.features import UInt8Images
 from jointdiff.keys import (KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_KID_MEAN, KEY_KID_STD, KEY_N_REFERENCE,
                             KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES,
-                            KEY_SMOKE, KEY_WEIGHTS)
+                            KEY_PROTOCOL_LABEL, KEY_SMOKE, KEY_WEIGHTS)
 from jointdiff.metrics.fid import compute_fidelity
 from jointdiff.metrics.inception import resolve_inception_weights
 from jointdiff.metrics.protocols import PROTOCOLS, Protocol
@@ -174,3 +174,11 @@ def test_a_protocol_with_a_sample_count_uses_the_first_samples(monkeypatch, tmp_
     assert result[KEY_N_SAMPLES] == 3 and result[KEY_SMOKE] is False and result[KEY_PROTOCOL] == "tiny"
     first_three = compute_fidelity(samples[:3], reference, metrics=("fid",), protocol="tiny", device="cpu")
     assert first_three[KEY_FID] == result[KEY_FID]
+
+
+@pytest.mark.slow
+def test_fewer_samples_than_the_protocol_needs_are_always_labelled_smoke():
+    """--min-samples lets a small FID run; it never becomes a standard number."""
+    images = grey(6, n=4)
+    result = compute_fidelity(images, train_reference(grey(7, n=4)), metrics=("fid",), min_samples=4, device="cpu")
+    assert result[KEY_SMOKE] is True and "SMOKE TEST" in result[KEY_PROTOCOL_LABEL]

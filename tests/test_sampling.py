@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,9 @@ from jointdiff.diffusion import build_diffusion
 from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import build_model, head_predict, load_trained
-from jointdiff.sample.generate import sample_batch
+from jointdiff.data.manifest import sha256
 from jointdiff.sample import guidance as guidance_module
+from jointdiff.sample.generate import SampleRequest, sample_batch
 from jointdiff.sample.guidance import GUIDANCE, shift_toward_target, target_loss
 from jointdiff.sample.settings import SamplingSettings
 from jointdiff.sample.targets import attribute_targets
@@ -204,15 +207,65 @@ def test_seed_ranges_split_over_runs_give_identical_images(trained_model, tmp_pa
     assert (tmp_path / "whole.png").stat().st_size > 0 and not (tmp_path / "whole.parts").exists()
 
 
-def test_interrupted_sampling_keeps_finished_batches(trained_model, tmp_path):
-    out = tmp_path / "s.npz"
+def earlier_request(model: Path, **changes) -> SampleRequest:
+    """The request `sample(model, ..., "--seeds", "0-15", "--batch-size", "8")` makes, with `changes`."""
+    request = SampleRequest(seeds=list(range(16)), labels=[-1] * 16, batch_size=8,
+                            settings=SamplingSettings(sampler="ddim", steps=10), model_sha256=sha256(model))
+    return replace(request, **changes)
+
+
+@pytest.mark.parametrize("earlier", [
+    {},
+    {"settings": SamplingSettings(sampler="ddim", steps=5)},
+    {"model_sha256": "0" * 64},                       # another model file
+    {"seeds": list(range(100, 116))},                 # other seeds in the same positions
+])
+def test_interrupted_sampling_reuses_only_batches_made_the_same_way(trained_model, tmp_path, caplog, earlier):
+    """An interrupted run left its first batch (zeros here, to tell it apart); the rerun uses it only if that run
+    had the same model file, settings and seeds, and otherwise deletes it and samples the batch again."""
+    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
     parts = tmp_path / "s.parts"
     parts.mkdir()
-    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
-    np.savez(parts / "batch-000000000.npz", images=np.zeros_like(done["images"][:8]), seeds=np.arange(8))
-    resumed = sample(trained_model, out, "--seeds", "0-15", "--batch-size", "8")
-    assert (resumed["images"][:8] == 0).all()  # the existing batch was reused, not recomputed
+    np.savez(earlier_request(trained_model, **earlier).part_path(parts, 0),
+             images=np.zeros_like(done["images"][:8]), seeds=np.arange(8))
+    resumed = sample(trained_model, tmp_path / "s.npz", "--seeds", "0-15", "--batch-size", "8")
+    if not earlier:
+        assert (resumed["images"][:8] == 0).all()  # the existing batch was reused, not recomputed
+    else:
+        assert np.array_equal(resumed["images"], done["images"])
+        assert "deleted 1 finished seed batches of an earlier run" in caplog.text
     assert np.array_equal(resumed["images"][8:], done["images"][8:])
+    assert json.loads(str(resumed["settings"]))["model_sha256"] == sha256(trained_model)
+
+
+def test_a_second_sampling_into_the_same_output_is_refused_naming_the_first(trained_model, tmp_path):
+    out = tmp_path / "s.npz"
+    command = [sys.executable, "-m", "jointdiff", "sample", "--model", str(trained_model), "--out", str(out),
+               "--device", "cpu", "--batch-size", "4"]
+    first = subprocess.Popen([*command, "--seeds", "0-9999"], env=subprocess_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(out.with_suffix(".parts").glob("batch-*.npz")):
+            assert time.monotonic() < deadline and first.poll() is None, "the first sampling never got going"
+            time.sleep(0.1)
+        second = subprocess.run([*command, "--seeds", "0-3"], capture_output=True, text=True, env=subprocess_env())
+        assert second.returncode == 2
+        assert f"sample output {out} is in use by pid {first.pid}" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_model_file_whose_weights_do_not_fit_its_config_gives_one_line(tmp_path, capsys):
+    cfg = load_config(flags=TINY_FLAGS)
+    state = build_model(cfg).state_dict()
+    bad = tmp_path / "model.pt"
+    torch.save({"model": state, "ema": state, "step": 1, "config": {**cfg.to_dict(), "num_channels": 64}}, bad)
+    assert main(["sample", "--model", str(bad), "--seeds", "0-3", "--out", str(tmp_path / "x.npz"),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "weights do not fit the config stored with them" in err
 
 
 def test_guidance_changes_samples_and_alpha_zero_is_unguided(trained_model, tmp_path):
@@ -270,6 +323,9 @@ def test_sampler_steps_benchmark_records_time_and_fid_per_setting(trained_model,
     (["--seeds", "0-3", "--alpha", "2"], "use it with --classes"),
     (["--attribute", "31", "--per-class", "2"], "give --dataroot"),
     (["--attribute", "31", "--per-class", "2", "--dataroot", "data"], "predicts classes: use --classes"),
+    (["--seeds", "0-999999999"], "asks for 1,000,000,000 samples, more than 100,000"),
+    (["--classes", "all", "--per-class", "1000000"], "pass --allow-large if you mean it"),
+    (["--seeds", "0-3", "--steps", "500"], "--steps 500: the model has 100 diffusion steps"),
 ])
 def test_bad_sampling_requests_fail_before_sampling(trained_model, tmp_path, capsys, args, message):
     if "--model" not in args:

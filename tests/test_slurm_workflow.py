@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 
 import pytest
+import torch
 
 from conftest import REPO, subprocess_env
-from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401  (pytest fixture)
-from workflow_helpers import tiny_workflow
+from slurm_cluster import SlurmCluster, run, slurm_cluster, wait_for  # noqa: F401  (pytest fixture)
+from workflow_helpers import TINY_EXPERIMENT, tiny_workflow
 
 
 
@@ -39,6 +41,40 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     assert float(row["EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
     train_log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
     assert "wrote results/tiny/model.pt" in train_log
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_two_node_training_through_the_train_rule_resumes_after_a_cancel(slurm_cluster: SlurmCluster,  # noqa: F811
+                                                                         tmp_path, digits_root):
+    """An experiment with nodes: 2 trains through the workflow's own rule: one torchrun per node under srun, a c10d
+    rendezvous on the first node, the global batch split over both processes (gloo). scancel ends the job;
+    Snakemake's retry resubmits it, and the new job resumes from the checkpoint."""
+    resources = {**TINY_EXPERIMENT["resources"], "nodes": 2}
+    config = tiny_workflow(tmp_path, digits_root, num_steps=60, save_interval=5, resources=resources)
+    target = "results/tiny/model.pt"
+    with open(tmp_path / "snakemake.out", "w") as out:
+        proc = subprocess.Popen(slurm_cluster.snakemake_cmd("--snakefile", str(REPO / "Snakefile"), "--retries", "1",
+                                                            target, "--configfile", str(config)),
+                                cwd=tmp_path, env=subprocess_env(threads=1), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for("the first checkpoint", lambda: list((tmp_path / "results" / "tiny" / "checkpoints").glob("*.pt")),
+                 timeout=600)
+        first = re.search(r"submitted with SLURM jobid (\d+)", (tmp_path / "snakemake.out").read_text()).group(1)
+        assert slurm_cluster.job(first)["NumNodes"] == "2"
+        run(["scancel", first])
+        assert proc.wait(timeout=900) == 0, (tmp_path / "snakemake.out").read_text()[-5000:]
+    finally:
+        proc.kill()
+
+    assert slurm_cluster.finished_state(first) == "CANCELLED"
+    log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    resumed = re.search(r"resumed from \S+ at step (\d+)", log)
+    assert resumed and 0 < int(resumed.group(1)) < 60, log[-3000:]
+    assert log.count("joined the gloo process group") >= 2  # both ranks of the resumed job
+    model = torch.load(tmp_path / target, weights_only=False)
+    checkpoint = torch.load(max((tmp_path / "results" / "tiny" / "checkpoints").glob("*.pt")), weights_only=False)
+    assert model["step"] == 60 and checkpoint["world_size"] == 2
 
 
 def test_slurm_profile_dry_run_gives_train_jobs_their_gpus_and_runtime(tmp_path):

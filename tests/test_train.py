@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import BIN, TINY_FLAGS, subprocess_env
-from jointdiff.train.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
+from jointdiff.train.checkpoint import checkpoint_path, list_checkpoints, load_latest_checkpoint, save_checkpoint
 
 
 def train_command(root: Path, run_dir: Path, *extra: str, nproc: int = 0) -> list[str]:
@@ -161,17 +161,18 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(digits_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_exits_3(digits_root, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C, or torchrun passing it on
+def test_a_stop_signal_checkpoints_and_exits_3(digits_root, tmp_path, sig):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(train_command(digits_root, run_dir, "--num_steps", "100000", "--save_interval", "100000"),
                             env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not (run_dir / "train_log.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err[-2000:]
-    assert list_checkpoints(run_dir / "checkpoints"), "no checkpoint written on SIGTERM"
+    assert list_checkpoints(run_dir / "checkpoints"), f"no checkpoint written on {sig.name}"
     assert "rerun the same command to resume" in err
 
 
@@ -191,6 +192,20 @@ def test_checkpoint_rotation_keeps_the_newest(tmp_path):
         save_checkpoint({"step": step}, tmp_path, step, keep=2)
     assert [s for s, _ in list_checkpoints(tmp_path)] == [3, 4]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_rotation_never_deletes_new_checkpoints_for_unreadable_later_ones(tmp_path):
+    """Every checkpoint unreadable, so the run restarts at 0: its new checkpoints are kept (the old code kept the
+    3 highest steps, the broken ones, and deleted each new one), and the broken ones are replaced as it passes them."""
+    for step in (100, 200, 300):
+        checkpoint_path(tmp_path, step).write_bytes(b"cut short")
+    for step in (10, 20, 30, 40):
+        save_checkpoint({"step": step}, tmp_path, step, keep=3)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30, 40, 100, 200, 300]
+    assert load_latest_checkpoint(tmp_path)[0]["step"] == 40
+    save_checkpoint({"step": 100}, tmp_path, 100, keep=3)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [30, 40, 100, 200, 300]
+    assert load_latest_checkpoint(tmp_path)[0]["step"] == 100
 
 
 def test_missing_dataset_fails_before_training(tmp_path):
@@ -220,3 +235,119 @@ def test_progress_grids_every_plot_interval(digits_root, tmp_path):
     run_training(digits_root, tmp_path / "run", "--num_steps", "2", "--plot_interval", "2", "--save_interval", "2")
     grids = list((tmp_path / "run" / "progress").glob("step-*.png"))
     assert [g.name for g in grids] == ["step-000000002.png"] and grids[0].stat().st_size > 0
+
+
+# --- one run, one writer, one record per step ---------------------------------------------------------------------
+def run_files(run_dir: Path) -> dict[str, bytes]:
+    return {name: (run_dir / name).read_bytes() for name in ("model.pt", "config.json", "train_log.jsonl")}
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--lr", "2e-3", "lr 0.001 -> 0.002"),
+    ("--num_channels", "64", "num_channels 32 -> 64"),  # another architecture: no raw state_dict error
+    ("--num_steps", "5", "num_steps 5 is below step 10"),
+])
+def test_resuming_with_other_settings_is_refused_before_the_run_is_touched(digits_root, tmp_path, flag, value,
+                                                                           message):
+    run_dir = tmp_path / "run"
+    run_training(digits_root, run_dir, "--num_steps", "10", "--save_interval", "5")
+    before = run_files(run_dir)
+    proc = subprocess.run(train_command(digits_root, run_dir, "--num_steps", "10", "--save_interval", "5", flag, value),
+                          capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    error = proc.stderr.strip().splitlines()[-1]
+    assert message in error and "ckpt-000000010.pt" in error and "--run-dir" in error
+    assert run_files(run_dir) == before
+
+
+def test_a_resumed_run_may_train_longer(digits_root, tmp_path):
+    run_dir = tmp_path / "run"
+    run_training(digits_root, run_dir, "--num_steps", "6", "--save_interval", "3")
+    longer = run_training(digits_root, run_dir, "--num_steps", "9", "--save_interval", "3")
+    assert "at step 6" in longer.stderr
+    assert torch.load(run_dir / "model.pt", weights_only=False)["step"] == 9
+
+
+def test_log_rows_average_their_own_steps_and_appear_once_after_a_resume(digits_root, tmp_path):
+    """Rows every 3 steps; the run loses its newest checkpoint (8) and resumes at 4: the rows past 4 are written
+    again, once, and each row averages the steps since the previous row (2 after the resume and at the end)."""
+    run_training(digits_root, tmp_path / "per_step", "--num_steps", "8", "--save_interval", "8", "--log-interval", "1")
+    loss = {r["step"]: r["loss"] for r in read_log(tmp_path / "per_step") if not r.get("final")}
+
+    run_dir = tmp_path / "run"
+    steps = ["--num_steps", "8", "--save_interval", "4", "--log-interval", "3"]
+    run_training(digits_root, run_dir, *steps)
+    (run_dir / "checkpoints" / "ckpt-000000008.pt").unlink()
+    assert "at step 4" in run_training(digits_root, run_dir, *steps).stderr
+
+    rows = read_log(run_dir)
+    assert [(r["step"], bool(r.get("final"))) for r in rows] == [(3, False), (6, False), (8, False), (8, True)]
+    expected = {3: (1, 2, 3), 6: (5, 6), 8: (7, 8)}  # after the resume at 4 the row at 6 covers steps 5 and 6
+    for row in rows[:3]:
+        mean = sum(loss[s] for s in expected[row["step"]]) / len(expected[row["step"]])
+        assert row["loss"] == pytest.approx(mean, rel=1e-5), row["step"]
+
+
+def lock_is_free(run_dir: Path) -> bool:
+    import fcntl
+    with open(run_dir / "train.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def wait_until(what: str, predicate, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_second_training_into_the_same_run_dir_is_refused_naming_the_first(digits_root, tmp_path):
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(train_command(digits_root, run_dir, "--num_steps", "100000", "--save_interval", "100000"),
+                             env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the first training's log", (run_dir / "train_log.jsonl").exists)
+        log_before = (run_dir / "train_log.jsonl").read_text()
+        second = subprocess.run(train_command(digits_root, run_dir, "--num_steps", "100000"), capture_output=True,
+                                text=True, env=subprocess_env(), timeout=300)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"run directory {run_dir} is in use by pid {first.pid}" in second.stderr
+        assert (run_dir / "train_log.jsonl").read_text().startswith(log_before)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+    assert lock_is_free(run_dir)
+
+
+def processes_using(path: Path) -> list[int]:
+    """PIDs whose command line mentions path."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(path) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_workers_checkpoint_and_exit_when_torchrun_is_killed(digits_root, tmp_path):
+    """torchrun puts its workers in sessions of their own, so SIGKILL to its process group (a killed Snakemake)
+    misses them; they notice their launcher is gone, checkpoint and exit, freeing the run directory."""
+    run_dir, output = tmp_path / "run", tmp_path / "output.log"
+    with open(output, "w") as out:
+        torchrun = subprocess.Popen(train_command(digits_root, run_dir, "--num_steps", "100000", "--save_interval",
+                                                  "5", nproc=2), env=subprocess_env(), stdout=out, stderr=out)
+    wait_until("a checkpoint", lambda: list_checkpoints(run_dir / "checkpoints"))
+    os.kill(torchrun.pid, signal.SIGKILL)
+    torchrun.wait()
+    wait_until("the workers to exit", lambda: not processes_using(run_dir), timeout=120)
+    assert lock_is_free(run_dir)
+    text = output.read_text()
+    assert f"torchrun (pid {torchrun.pid}) is gone" in text and "rerun the same command to resume" in text, text[-3000:]

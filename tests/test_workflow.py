@@ -6,11 +6,15 @@ import csv
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -63,6 +67,12 @@ def test_lint_is_clean(tmp_path):
     ({"experiments": ["no_such_experiment"]}, "no_such_experiment"),
     ({"evaluation": {"fid_weights": ["ema", "best"]}}, "best"),
     ({"unknown_key": 1}, "unknown_key"),
+    # Settings that used to fail only after training, checked against every experiment:
+    ({"sampling": {"steps": 500}}, "config key sampling.steps (experiment 'tiny'): --steps 500: the model has 100"),
+    ({"evaluation": {"fid_split": "test"}}, "evaluation.fid_split: the standard FID compares against the train"),
+    ({"evaluation": {"fid_smoke": False}}, "sampling.unconditional_samples: 20 samples, but the FID needs at least"),
+    ({"sampling": {"unconditional_samples": 1000000}}, "more than jointdiff sample's 100,000"),
+    ({"sampling": {"guided_samples_per_class": 20000}}, "guided_samples_per_class (10 classes of tiny)"),
 ])
 def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root)
@@ -76,15 +86,18 @@ def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change,
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"dataset": "ImageNet"}, "unknown dataset 'ImageNet'"),
-    ({"num_channels": "wide"}, "num_channels"),
+    ({"dataset": "ImageNet"}, "experiment 'tiny': unknown dataset 'ImageNet'"),
+    ({"num_channels": "wide"}, "experiment 'tiny': "),
     ({"lr": -1}, "lr must be > 0"),
+    ({"resources": {"gpu": 4}}, "tiny.yaml: unknown key resources.gpu (did you mean gpus?)"),
+    ({"resources": {"nodes": 0}}, "tiny.yaml: resources.nodes must be an integer >= 1, got 0"),
+    ({"resources": {"runtime": "forever"}}, "tiny.yaml: resources.runtime must be minutes or a duration"),
 ])
 def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root, **change)
     proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
     output = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "experiment 'tiny'" in output and message in output
+    assert proc.returncode != 0 and message in output, output[-3000:]
     assert not (tmp_path / "results").exists()
 
 
@@ -103,11 +116,50 @@ def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_pa
     assert json.loads(manifest.read_text())["name"] == "digits"
 
 
-@pytest.mark.slow
-def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, digits_root):
+def test_an_empty_experiment_file_or_a_data_root_that_is_a_file_fails_before_any_job(tmp_path, digits_root):
     config = tiny_workflow(tmp_path, digits_root)
-    run_snakemake(tmp_path, config, "--cores", "2")
-    results = tmp_path / "results"
+    (tmp_path / "experiments" / "tiny.yaml").write_text("")
+    proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
+    assert proc.returncode != 0 and "tiny.yaml is empty" in proc.stdout + proc.stderr
+    (tmp_path / "data").write_text("a file")
+    config = tiny_workflow(tmp_path, tmp_path / "data")
+    proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
+    assert proc.returncode != 0 and f"config key dataroot: {tmp_path / 'data'} is a file" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_nested_config_overrides_on_the_command_line_are_typed(tmp_path, digits_root):
+    """Snakemake 9 passes nested --config values as strings; the workflow types them before validating."""
+    config = tiny_workflow(tmp_path, digits_root)
+    proc = run_snakemake(tmp_path, config, "-n", "-p", "--config", "sampling={unconditional_samples: 7, clip_x0: true}",
+                         "evaluation={fid_smoke: true}")
+    assert "uncond_ema_n7.npz" in proc.stdout and "--clip-x0" in proc.stdout + proc.stderr
+    proc = run_snakemake(tmp_path, config, "-n", "--config", "sampling={unconditional_samples: many}", check=False)
+    assert proc.returncode != 0 and "unconditional_samples" in proc.stdout + proc.stderr
+
+
+def test_paths_with_spaces_reach_every_command_as_one_argument(tmp_path):
+    from jointdiff.data.prepare import prepare_dataset
+    prepare_dataset("digits", tmp_path / "my data")
+    config = tiny_workflow(tmp_path, tmp_path / "my data")
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "results": "my results"}))
+
+    commands = re.findall(r"^Shell command: (.+)$", run_snakemake(tmp_path, config, "-n", "-p").stdout, flags=re.M)
+    assert len(commands) > 10
+    for command in commands:
+        tokens = shlex.split(command)
+        assert "my" not in tokens, command  # a path cut in two at its space
+
+    run_snakemake(tmp_path, config, "--cores", "1", "my results/tiny/samples/uncond_ema_n20.npz")
+    assert (tmp_path / "my results" / "tiny" / "model.pt").exists()
+    assert len(np.load(tmp_path / "my results" / "tiny" / "samples" / "uncond_ema_n20.npz")["images"]) == 20
+
+
+@pytest.mark.slow
+def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tiny_workflow_results):
+    workdir, config = tiny_workflow_results, tiny_workflow_results / "config.yaml"
+    results = workdir / "results"
 
     # Tables carry the numbers of the metric files they name.
     accuracy = json.loads((results / "tiny" / "metrics" / "accuracy.json").read_text())
@@ -134,11 +186,11 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     # relative path): the tables stay valid when the checkout or the results move.
     for table in (results / "tables").iterdir():
         text = table.read_text()
-        assert str(tmp_path) not in text and str(REPO) not in text, table
+        assert str(workdir) not in text and str(REPO) not in text, table
         assert not ABSOLUTE_PATH.search(text), (table, ABSOLUTE_PATH.search(text).group(0))
 
     # Rule logs report progress as plain lines, never a terminal's carriage-return updates.
-    logs = tmp_path / "logs"
+    logs = workdir / "logs"
     assert not [p for p in logs.rglob("*.log") if "\r" in p.read_text()]
     assert "training: 20/20 step (100%)" in (logs / "train" / "tiny.log").read_text()
     assert "sampling: 1/1 batch (100%)" in (logs / "sample" / "tiny" / "uncond_ema_n20.log").read_text()
@@ -156,15 +208,30 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tmp_path, di
     # Rebuilding the report from existing results runs no training, sampling or metric job.
     for table in (results / "tables").glob("*"):
         table.unlink()
-    proc = run_snakemake(tmp_path, config, "--cores", "1", "--allowed-rules", "table_accuracy", "table_fid",
+    proc = run_snakemake(workdir, config, "--cores", "1", "--allowed-rules", "table_accuracy", "table_fid",
                          "table_guidance", "all")
     assert "rule fid_floor" not in proc.stdout + proc.stderr
     assert (results / "tables" / "fid.csv").exists() and "rule train" not in proc.stdout + proc.stderr
 
 
+def processes_in(directory: Path) -> list[int]:
+    """PIDs of the processes whose working directory is `directory` (the workflow's jobs run there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == directory:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.slow
-def test_killed_workflow_resumes_training_from_its_checkpoint(tmp_path, digits_root):
-    config = tiny_workflow(tmp_path, digits_root, num_steps=80, save_interval=5)
+def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoint(tmp_path, digits_root):
+    """SIGKILL to Snakemake's process group (as a crashed login shell or node would send) reaches torchrun but
+    not its workers, which live in sessions of their own: they must checkpoint and exit by themselves, or the
+    README's recovery (--unlock, rerun) would start a second trainer beside them."""
+    config = tiny_workflow(tmp_path, digits_root, num_steps=100000, save_interval=5)
     target = "results/tiny/model.pt"  # relative to the workflow's --directory, as the rule's output is
     proc = subprocess.Popen(snakemake_command(tmp_path, config, "--cores", "1", target), env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -172,12 +239,19 @@ def test_killed_workflow_resumes_training_from_its_checkpoint(tmp_path, digits_r
     deadline = time.monotonic() + 300
     while not list(ckpt_dir.glob("ckpt-*.pt")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # snakemake, torchrun and the worker: as a crashed node would
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake, its shell and torchrun
     proc.wait()
-    assert list(ckpt_dir.glob("ckpt-*.pt")) and not (tmp_path / target).exists()
+    deadline = time.monotonic() + 120
+    while processes_in(tmp_path):
+        assert time.monotonic() < deadline, "the training workers outlived the killed workflow"
+        time.sleep(0.2)
+    stopped_at = max(int(p.stem.split("-")[1]) for p in ckpt_dir.glob("ckpt-*.pt"))
+    assert "is gone: checkpointing" in (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    assert not (tmp_path / target).exists()
 
     run_snakemake(tmp_path, config, "--unlock")  # a SIGKILL leaves Snakemake's lock behind, as after a crash
-    run_snakemake(tmp_path, config, "--cores", "1", "--rerun-incomplete", target, timeout=1200)
+    run_snakemake(tmp_path, config, "--cores", "1", "--rerun-incomplete", target, "--config",
+                  f"overrides={{num_steps: {stopped_at + 10}}}", timeout=1200)
     log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
-    resumed = re.search(r"resumed from \S+ at step (\d+)", log)
-    assert resumed and 0 < int(resumed.group(1)) < 80
+    assert f"at step {stopped_at}" in log
+    assert torch.load(tmp_path / target, weights_only=False)["step"] == stopped_at + 10

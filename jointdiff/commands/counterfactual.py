@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     trained = load_trained(args.model, settings.weights, device)
     cfg = trained.cfg
+    settings.check_fits(cfg.diffusion_steps)
     if trained.model.head is None:
         raise UserError(f"{args.model} was trained without the classifier head; counterfactuals need it")
     test = load_split(cfg.dataset, args.dataroot, "test", image_size=cfg.resolved_image_size(),

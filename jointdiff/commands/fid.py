@@ -68,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--metrics", default=("fid", "prc", "kid"), type=_comma_list, metavar="LIST",
                    help="comma list of fid, prc (precision/recall, k=3), kid, isc (default: fid,prc,kid)")
     g.add_argument("--min-samples", type=_positive_int, metavar="N",
-                   help="refuse fewer samples (default: the protocol's, 50,000 standard / 5,000 paper)")
+                   help="refuse fewer samples (default: the protocol's, 50,000 standard / 5,000 paper); a result "
+                        "from fewer than the protocol's is labelled smoke all the same")
     g.add_argument("--smoke", action="store_true",
                    help="allow fewer samples; the result is marked \"smoke\": true and means nothing")
     g.add_argument("--reference-limit", type=_positive_int, metavar="N",

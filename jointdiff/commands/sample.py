@@ -6,9 +6,11 @@
     torchrun --standalone --nproc-per-node=4 -m jointdiff sample ...      (seed batches shared over processes)
 
 Every sample has its own seed, so any seed range gives the same images on any number of processes. Finished
-seed batches are kept in OUT.parts/ until the end, so a killed run picks up where it stopped. The output is
-OUT (uint8 NHWC `images`, `labels` = target class or -1 — or the target attribute vectors, with `attribute` —,
-`seeds`, settings) and a PNG grid beside it.
+seed batches are kept in OUT.parts/ until the end, so a killed run picks up where it stopped; a batch is reused
+only by a rerun with the same model file, settings, seeds and targets. One launch at a time writes OUT (it holds
+OUT.lock). The output is OUT (uint8 NHWC `images`, `labels` = target class or -1 — or the target attribute
+vectors, with `attribute` —, `seeds`, settings with the model file's sha256) and a PNG grid beside it. More
+than MAX_SAMPLES samples need --allow-large.
 """
 
 from __future__ import annotations
@@ -25,10 +27,21 @@ from jointdiff.sample.settings import SamplingSettings, add_sampling_arguments
 
 log = logging.getLogger(__name__)
 
+# More samples than this in one output need --allow-large: twice the 50,000 of a paper FID, so that a slip such as
+# --per-class 1000000 is refused instead of starting a job of days.
+MAX_SAMPLES = 100_000
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-999' or '0,5,7' or '0-9,20-29' → a list of seeds."""
-    seeds: list[int] = []
+
+def check_sample_count(count: int, asked: str, allow_large: bool) -> None:
+    """UserError when `asked` (the flags, as the user wrote them) means more than MAX_SAMPLES samples."""
+    if count > MAX_SAMPLES and not allow_large:
+        raise UserError(f"{asked} asks for {count:,} samples, more than {MAX_SAMPLES:,} (twice a paper FID's); "
+                        "pass --allow-large if you mean it")
+
+
+def parse_seeds(text: str, allow_large: bool = False) -> list[int]:
+    """'0-999' or '0,5,7' or '0-9,20-29' → a list of seeds (counted before it is built)."""
+    ranges = []
     for part in str(text).split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not m:
@@ -36,8 +49,9 @@ def parse_seeds(text: str) -> list[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise UserError(f"--seeds range {part.strip()!r} runs backwards")
-        seeds.extend(range(lo, hi + 1))
-    return seeds
+        ranges.append(range(lo, hi + 1))
+    check_sample_count(sum(len(r) for r in ranges), f"--seeds {text}", allow_large)
+    return [seed for r in ranges for seed in r]
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="guided, attribute models (CelebA): N samples with attribute K off, then N with it on; the "
                         "other attributes of each target are a real training image's (needs --dataroot)")
     g.add_argument("--dataroot", metavar="DIR", help="with --attribute: the data root holding the model's dataset")
+    g.add_argument("--allow-large", action="store_true", help=f"allow more than {MAX_SAMPLES:,} samples")
     add_sampling_arguments(p)
     add_run_arguments(p)
 
@@ -87,40 +102,52 @@ def run(args: argparse.Namespace) -> int:
 
     from jointdiff import distributed as jd_dist
     from jointdiff.config import config_from_dict
+    from jointdiff.data.manifest import sha256
     from jointdiff.model import load_trained, read_model_file
     from jointdiff.sample.generate import SampleRequest, generate, join_parts, save_samples
     from jointdiff.sample.targets import parse_classes
 
     cfg = config_from_dict(read_model_file(args.model)["config"])
+    settings.check_fits(cfg.diffusion_steps)
     if args.seeds is not None:
-        seeds = parse_seeds(args.seeds)
+        seeds = parse_seeds(args.seeds, args.allow_large)
         labels = np.full(len(seeds), -1)
     else:
         if not cfg.train_with_classifier:
             raise UserError(f"{args.model} was trained without the classifier head; guided sampling needs it")
         if args.classes is not None:
             targets = parse_classes(args.classes, cfg.resolved_num_classes(), cfg.multi_label_classifier)
+            check_sample_count(len(targets) * args.per_class, f"--classes {args.classes} --per-class "
+                               f"{args.per_class}", args.allow_large)
             labels = np.repeat(np.asarray(targets), args.per_class)
         else:
+            check_sample_count(2 * args.per_class, f"--attribute {args.attribute} --per-class {args.per_class}",
+                               args.allow_large)
             labels = training_attribute_targets(cfg, args).numpy()
         seeds = list(range(len(labels)))
 
-    # --- sample, sharded over processes, resumable by seed batch --------------------------------------------------
+    # --- sample, sharded over processes, resumable by seed batch; one launch writes OUT at a time -----------------
     info = jd_dist.init_distributed(args.device)
-    trained = load_trained(args.model, settings.weights, info.device)
-    request = SampleRequest(seeds=seeds, labels=labels.tolist(), batch_size=args.batch_size, settings=settings)
-    parts_dir = out.with_suffix(".parts")
-    generate(trained, request, parts_dir, info)
-    jd_dist.barrier()
+    try:
+        with jd_dist.main_rank_lock(out.with_suffix(".lock"), f"sample output {out}", info):
+            trained = load_trained(args.model, settings.weights, info.device)
+            request = SampleRequest(seeds=seeds, labels=labels.tolist(), batch_size=args.batch_size,
+                                    settings=settings, model_sha256=sha256(Path(args.model)))
+            parts_dir = out.with_suffix(".parts")
+            generate(trained, request, parts_dir, info)
+            jd_dist.barrier()
 
-    # --- rank 0 joins the parts into the output --------------------------------------------------------------------
-    if info.is_main:
-        images = join_parts(parts_dir, len(seeds))
-        save_samples(out, images, labels, seeds, settings.to_dict() | {"model": str(args.model), "step": trained.step},
-                     attribute=args.attribute, per_class=0 if args.seeds is not None else args.per_class)
-        shutil.rmtree(parts_dir)
-        log.info("wrote %d samples to %s", len(images), out)
-    jd_dist.cleanup()
+            # --- rank 0 joins the parts into the output ---------------------------------------------------------
+            if info.is_main:
+                images = join_parts(request, parts_dir)
+                recorded = settings.to_dict() | {"model": str(args.model), "model_sha256": request.model_sha256,
+                                                 "step": trained.step}
+                save_samples(out, images, labels, seeds, recorded, attribute=args.attribute,
+                             per_class=0 if args.seeds is not None else args.per_class)
+                shutil.rmtree(parts_dir)
+                log.info("wrote %d samples to %s", len(images), out)
+    finally:
+        jd_dist.cleanup()
     return 0
 
 

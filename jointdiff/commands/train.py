@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.config and not flags_from_args(args):
+        raise UserError("no experiment: give --config FILE (config/experiments/ has examples) and/or the seed "
+                        "README's flags (--dataset ... --num_steps ...); `jointdiff train --help` lists them")
     cfg = load_config(args.config, flags_from_args(args))
     if args.stop_after_steps < 0 or args.log_interval < 0:
         raise UserError("--stop-after-steps and --log-interval must be >= 0")
@@ -62,9 +65,6 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.data.manifest import read_manifest
     from jointdiff.train import RunPaths, TrainingPaused, training_loop
     manifest = read_manifest(cfg.dataset, cfg.dataroot)  # fails fast on a missing dataset
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("RANK", "0") == "0":
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     try:
         training_loop(cfg, RunPaths(run_dir, Path(args.out)), device=args.device, data_manifest=manifest,
                       progress=not args.no_progress, log_interval=args.log_interval,

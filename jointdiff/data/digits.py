@@ -9,6 +9,7 @@ class with a fixed seed, into 1,437 train and 360 test images, and stores uint8 
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ class DigitsSource:
         try:
             with np.load(path) as arrays:
                 images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        except (OSError, ValueError, KeyError, EOFError) as err:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise DatasetError(f"dataset digits under {root}: {path} is missing or unreadable ({err}); delete it "
                                f"and {how_to_prepare('digits', root)}") from err
         return RawSplit(labels=torch.from_numpy(labels), classes=CLASSES, images=torch.from_numpy(images))

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from jointdiff.data.datasets import ImageFileDataset, InMemoryDataset, decode_all
 from jointdiff.data.images import check_shape, convert_array
 from jointdiff.data.layout import how_to_prepare
-from jointdiff.data.manifest import read_manifest
+from jointdiff.data.manifest import check_files, read_manifest
 from jointdiff.data.masking import label_mask, mask_labels
 from jointdiff.data.raw import RawSplit
 from jointdiff.data.sources import get_source
@@ -32,6 +32,7 @@ def open_split(name: str, root: str | Path, split: str) -> RawSplit:
     source = get_source(spec.name)
     official, part = plan_split(spec.name, source.official_splits, split)
     manifest = read_manifest(spec.name, root)
+    check_files(manifest, root)
     raw = source.open(root, official)
     if len(raw) != manifest["splits"][official]:
         raise DatasetError(f"dataset {spec.name} under {root}: the {official} split has {len(raw)} images, but "

@@ -10,9 +10,13 @@ without one. It holds:
     valid_carve             {"share", "seed"} of the carved `valid`, or null where it is official
     image_shape             [C, H, W] that the loaders produce by default
     num_classes, multi_label, classes    class names, or attribute names for multi-label data
-    files                   per data file (relative to <root>/<name>/): {"sha256", "bytes"};
+    files                   per data file (relative to <root>/<name>/): {"sha256", "bytes", "mtime_ns"};
                             per image directory: {"files", "bytes"} (hashing 200k JPEGs would take minutes)
     created                 UTC time of writing
+
+Loading a split checks the data files against it (`check_files`): the size always, the sha256 when the
+modification time differs from the recorded one (once per process), so a file changed after `prepare` is named
+instead of being trained on without notice. Image directories are not hashed: `prepare` decodes every image.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jointdiff.atomic import atomic_write_json
-from jointdiff.data.layout import how_to_prepare, manifest_path
+from jointdiff.data.layout import dataset_dir, how_to_prepare, manifest_path, prepare_command
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import DatasetError
 
@@ -72,5 +76,33 @@ def describe_files(base: Path, paths: list[Path]) -> dict[str, dict[str, Any]]:
             files = [p for p in path.rglob("*") if p.is_file()]
             described[key] = {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
         else:
-            described[key] = {"sha256": sha256(path), "bytes": path.stat().st_size}
+            described[key] = {"sha256": sha256(path), "bytes": path.stat().st_size,
+                              "mtime_ns": path.stat().st_mtime_ns}
     return described
+
+
+_HASHED: set[tuple[str, int, int]] = set()  # (path, bytes, mtime_ns) of files whose hash matched, in this process
+
+
+def check_files(manifest: dict[str, Any], root: str | Path) -> None:
+    """DatasetError naming the first data file that is not what `prepare` recorded in `manifest`."""
+    name = manifest["name"]
+    for key, recorded in manifest.get("files", {}).items():
+        if "sha256" not in recorded:
+            continue  # an image directory
+        path = dataset_dir(name, root) / key
+        fix = (f"restore it, or run `{prepare_command(name, root)}` again to accept the file as it is now (delete "
+               f"it first to have it made anew)")
+        if not path.is_file():
+            raise DatasetError(f"dataset {name}: {path} is gone since `jointdiff prepare` recorded it: {fix}")
+        stat = path.stat()
+        if stat.st_size != recorded["bytes"]:
+            raise DatasetError(f"dataset {name}: {path} has {stat.st_size:,} bytes, {recorded['bytes']:,} when "
+                               f"`jointdiff prepare` recorded it: {fix}")
+        seen = (str(path), stat.st_size, stat.st_mtime_ns)
+        if stat.st_mtime_ns == recorded.get("mtime_ns") or seen in _HASHED:
+            continue
+        if sha256(path) != recorded["sha256"]:
+            raise DatasetError(f"dataset {name}: {path} has changed since `jointdiff prepare` recorded it (its "
+                               f"sha256 differs): {fix}")
+        _HASHED.add(seen)

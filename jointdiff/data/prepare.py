@@ -2,12 +2,14 @@
 
 The order is the point: the old manifest goes first, the new one is written last and atomically, so a
 download or copy interrupted at any moment leaves a dataset that the loaders refuse with a clear message,
-never one that looks finished. Files already in the root are used as they are (nothing is downloaded).
+never one that looks finished. Files already in the root are used as they are (nothing is downloaded). Every
+image file is decoded once here, so a broken one is named now rather than hours into a training run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from jointdiff.errors import DatasetError
 log = logging.getLogger(__name__)
 
 MISSING_NAMED = 3  # missing image files named in an error
+DECODE_LOG_EVERY = 20_000  # a progress line while image files are decoded
 
 
 def _check_split(spec: DatasetSpec, root: Path, split: str, raw: RawSplit) -> None:
@@ -47,12 +50,14 @@ def _check_split(spec: DatasetSpec, root: Path, split: str, raw: RawSplit) -> No
     if missing:
         raise DatasetError(f"{where} lacks {len(missing)} image files, e.g. {', '.join(missing[:MISSING_NAMED])}: "
                            f"{how_to_prepare(spec.name, root)}")
-    for path in {raw.paths[0], raw.paths[-1]}:
+    for done, path in enumerate(raw.paths, 1):  # every one: a broken file would otherwise stop training hours in
         try:
             decode_image(path, spec.image_size, spec.channels)
         except (OSError, ValueError) as err:
-            raise DatasetError(f"{where}: {path} is not a readable image ({err}); replace it, then "
+            raise DatasetError(f"{where}: {path} is not a readable image ({err}); replace or delete it, then "
                                f"{how_to_prepare(spec.name, root)}") from err
+        if done % DECODE_LOG_EVERY == 0:
+            log.info("%s: %s split, %d of %d images decoded", spec.name, split, done, len(raw))
 
 
 def verify(spec: DatasetSpec, source: Source, root: Path) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -78,8 +83,16 @@ def prepare_dataset(name: str, root: str | Path, download: bool = True,
     root = Path(root)
     data_source = get_source(spec.name)
     path = manifest_path(spec.name, root)
-    path.unlink(missing_ok=True)  # not ready again until verified
-    dataset_dir(spec.name, root).mkdir(parents=True, exist_ok=True)
+    directory = dataset_dir(spec.name, root)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # not ready again until verified
+    except OSError as err:
+        raise DatasetError(f"data root {root}: cannot write {directory} ({err.strerror}); choose a writable "
+                           "directory (--root, or dataroot in the workflow config)") from None
+    if not os.access(directory, os.W_OK):
+        raise DatasetError(f"data root {root}: {directory} is not writable; choose a writable directory "
+                           "(--root, or dataroot in the workflow config)")
 
     data_source.fetch(root, download, None if source is None else Path(source))
     sizes, classes = verify(spec, data_source, root)

@@ -116,7 +116,8 @@ def _check_counts(n_samples: int, n_reference: int, min_samples: int, smoke: boo
                   selected: list[FidelityMetric]) -> None:
     if n_samples < min_samples and not smoke:
         raise UserError(f"only {n_samples} samples; the {protocol} protocol needs at least {min_samples:,} "
-                        "(lower --min-samples, or pass --smoke for a run labelled as a smoke test)")
+                        "(pass --smoke, or lower --min-samples: below the protocol's minimum either way gives a "
+                        "result labelled as a smoke test)")
     floor = max(m.min_images for m in selected)
     if min(n_samples, n_reference) < floor:
         raise UserError(f"{n_samples} samples and {n_reference} reference images: "
@@ -134,7 +135,8 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
         real data scores with the same count and reference; their features are cached like the reference's.
     :param metrics: names from METRICS ("fid", "prc", "kid", "isc").
     :param protocol: "standard" or "paper" (see `protocols.py`); decides the reference split and sample count.
-    :param min_samples: fewer samples are refused unless `smoke`; None = the protocol's minimum.
+    :param min_samples: fewer samples are refused unless `smoke`; None = the protocol's minimum. A result from
+        fewer samples than the protocol's minimum is always labelled smoke, whatever min_samples allowed.
     :param weights_path: torch-fidelity's Inception .pth; None = fid-helper's network, converted once.
     :return: metric values under the KEY_* names plus the protocol fields (module docstring).
     """
@@ -170,6 +172,10 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
         samples = samples[: spec.num_samples]
     min_samples = spec.min_samples if min_samples is None else min_samples
     _check_counts(len(samples), len(ref_images), min_samples, smoke, spec.name, selected)
+    if len(samples) < spec.min_samples and not smoke:  # a lower --min-samples lets it run, never makes it standard
+        log.warning("%d samples are fewer than the %s protocol's %d: the result is labelled smoke", len(samples),
+                    spec.name, spec.min_samples)
+        smoke = True
 
     # Weights; the Inception Score needs a classifier that fid-helper's network lacks.
     weights = resolve_inception_weights(weights_path, inception_cache_dir)

@@ -98,7 +98,12 @@ def _write_cache(stats: ReferenceStatistics) -> None:
     def write(f):
         np.savez(f, features=stats.features.numpy(), mu=stats.mu, sigma=stats.sigma, key=np.str_(stats.key),
                  identity=np.str_(json.dumps(stats.identity, sort_keys=True, default=str)))
-    atomic_write(stats.path, write)
+    try:
+        atomic_write(stats.path, write)
+    except OSError as err:  # a read-only data root: the metric is still computed, just not cached
+        log.warning("cannot cache reference statistics at %s (%s); they will be computed again next time",
+                    stats.path, err.strerror)
+        return
     log.info("cached reference statistics at %s", stats.path)
 
 

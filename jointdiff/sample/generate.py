@@ -1,12 +1,16 @@
 """Seeded, sharded, resumable sample generation (the work behind `jointdiff sample`).
 
 Seeds are cut into batches in order; batch k goes to process k mod W, and each finished batch is written as
-`<parts_dir>/batch-<first seed>.npz`, so a rerun skips what exists; `join_parts` puts them together in seed
-order. Guided batches steer each sample toward its label; label -1 means unconditional.
+`<parts_dir>/batch-<index of its first seed>-<key>.npz`, so a rerun skips what exists; `join_parts` puts them
+together in seed order. The key is a hash of everything that determines the batch's images (the model file's
+content, the weights, sampler and guidance settings, its seeds and targets): a rerun with anything else changed
+makes its batches anew and deletes the old ones, never mixing two runs under one run's labels. Guided batches
+steer each sample toward its label; label -1 means unconditional.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -33,6 +37,19 @@ class SampleRequest:
     labels: list                    # per seed: target class (-1 = unconditional) or attribute vector
     batch_size: int
     settings: SamplingSettings
+    model_sha256: str               # the model file's content
+
+    def batches(self) -> list[tuple[int, list[int]]]:
+        """(index of its first seed, seeds) of every batch, in seed order."""
+        return [(i, self.seeds[i:i + self.batch_size]) for i in range(0, len(self.seeds), self.batch_size)]
+
+    def part_path(self, parts_dir: Path, start: int) -> Path:
+        """The file of the batch whose first seed is seeds[start], named by a hash of what makes its images."""
+        seeds = self.seeds[start:start + self.batch_size]
+        identity = {"model_sha256": self.model_sha256, "settings": self.settings.to_dict(), "seeds": seeds,
+                    "labels": self.labels[start:start + len(seeds)]}
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        return parts_dir / f"batch-{start:09d}-{key}.npz"
 
 
 def eps_fn_for(trained: TrainedModel, labels: torch.Tensor, settings: SamplingSettings) -> EpsFn:
@@ -54,32 +71,39 @@ def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, 
                        t_start=t_start, device=device)
 
 
-def part_path(parts_dir: Path, start: int) -> Path:
-    return parts_dir / f"batch-{start:09d}.npz"
-
-
 def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, info: DistInfo) -> None:
-    """Write this process's share of the seed batches into parts_dir (skipping finished ones)."""
+    """Write this process's share of the seed batches into parts_dir (skipping finished ones, deleting those an
+    earlier run made with another model, settings, seeds or targets)."""
     parts_dir.mkdir(parents=True, exist_ok=True)
-    batches = [(i, request.seeds[i:i + request.batch_size]) for i in range(0, len(request.seeds), request.batch_size)]
-    mine = batches[info.rank::info.world_size]
-    todo = [(i, s) for i, s in mine if not part_path(parts_dir, i).exists()]
+    mine = request.batches()[info.rank::info.world_size]
+    todo, stale = [], 0
+    for start, seeds in mine:
+        path = request.part_path(parts_dir, start)
+        if path.exists():
+            continue
+        for other in parts_dir.glob(f"batch-{start:09d}*.npz"):
+            other.unlink()
+            stale += 1
+        todo.append((start, seeds, path))
+    if stale:
+        log.warning("rank %d: deleted %d finished seed batches of an earlier run with another model, settings, seeds "
+                    "or targets", info.rank, stale)
     if len(todo) < len(mine):
         log.info("rank %d: %d of %d seed batches already done", info.rank, len(mine) - len(todo), len(mine))
     with progress(len(mine), desc="sampling", unit="batch", initial=len(mine) - len(todo),
                   enabled=info.is_main) as bar:
-        for start, seeds in todo:
+        for start, seeds, path in todo:
             labels = torch.tensor(request.labels[start:start + len(seeds)])
             x = sample_batch(trained, seeds, labels, request.settings, info.device)
-            save_npz(part_path(parts_dir, start), **{KEY_IMAGES: to_uint8(x).numpy(), KEY_SEEDS: np.asarray(seeds)})
+            save_npz(path, **{KEY_IMAGES: to_uint8(x).numpy(), KEY_SEEDS: np.asarray(seeds)})
             bar.update(1)
 
 
-def join_parts(parts_dir: Path, count: int) -> np.ndarray:
-    """The images of every part in seed order (uint8 N x H x W x C); asserts that all `count` are there."""
-    parts = sorted(parts_dir.glob("batch-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
-    images = np.concatenate([np.load(p)[KEY_IMAGES] for p in parts])
-    assert len(images) == count, f"{len(images)} images for {count} seeds"
+def join_parts(request: SampleRequest, parts_dir: Path) -> np.ndarray:
+    """The images of every batch of `request` in seed order (uint8 N x H x W x C)."""
+    images = np.concatenate([np.load(request.part_path(parts_dir, start))[KEY_IMAGES]
+                             for start, _ in request.batches()])
+    assert len(images) == len(request.seeds), f"{len(images)} images for {len(request.seeds)} seeds"
     return images
 
 

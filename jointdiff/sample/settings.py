@@ -42,6 +42,12 @@ class SamplingSettings:
         if not 0 < self.guide_until <= 1:
             raise UserError(f"--guide-until must be in (0, 1], got {self.guide_until}")
 
+    def check_fits(self, diffusion_steps: int) -> None:
+        """UserError naming --steps when a model with `diffusion_steps` steps T cannot be sampled in `steps`."""
+        if self.steps == 1 or self.steps > diffusion_steps:
+            raise UserError(f"--steps {self.steps}: the model has {diffusion_steps} diffusion steps; use 2 to "
+                            f"{diffusion_steps}, or 0 for all of them")
+
     @property
     def guided(self) -> bool:
         return self.alpha > 0

@@ -52,10 +52,15 @@ def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int) -> Path:
-    """Write the state for `step` atomically, then delete all but the newest `keep` checkpoints."""
+    """Write the state for `step` atomically, then keep the newest `keep` checkpoints up to `step`.
+
+    Checkpoints of later steps are never this run's: they were unreadable when it resumed from an earlier one.
+    Counting them would delete each new good checkpoint in favour of broken ones, so they are left alone (and
+    replaced when training reaches their step).
+    """
     path = checkpoint_path(ckpt_dir, step)
     atomic_torch_save(state, path)
-    for _, old in list_checkpoints(ckpt_dir)[:-keep]:
+    for _, old in [c for c in list_checkpoints(ckpt_dir) if c[0] <= step][:-keep]:
         old.unlink(missing_ok=True)
     return path
 

@@ -1,13 +1,15 @@
 """The training loop: joint diffusion on one or many processes, resumable at any step.
 
-Rerunning the same command resumes: the loop loads the newest valid checkpoint of the run directory first. The
-loop itself only orders the parts: data (`data.py`), state and resume (`state.py`), the optimizer step
-(`step.py`), the records (`records.py`), validation (`validation.py`), early stops (`stopping.py`) and
-checkpoints (`checkpoint.py`).
+Rerunning the same command resumes: the loop loads the newest valid checkpoint of the run directory first, and
+refuses it if it was trained with other settings (`state.resume_point`). One launch at a time writes a run
+directory: rank 0 holds its lock for the whole run. The loop itself only orders the parts: data (`data.py`),
+state and resume (`state.py`), the optimizer step (`step.py`), the records (`records.py`), validation
+(`validation.py`), early stops (`stopping.py`) and checkpoints (`checkpoint.py`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 
 from jointdiff import distributed as jd_dist
+from jointdiff.atomic import atomic_write_text
 from jointdiff.config import ExperimentConfig
 from jointdiff.data.datasets import loader_settings
 from jointdiff.diffusion import build_diffusion
@@ -25,9 +28,9 @@ from jointdiff.train.batches import rank_batches
 from jointdiff.train.checkpoint import atomic_torch_save, save_checkpoint
 from jointdiff.train.data import load_training_data
 from jointdiff.train.progress_grid import save_progress_grid
-from jointdiff.train.records import LossTotals, append_record
+from jointdiff.train.records import LossTotals, append_record, keep_records_up_to
 from jointdiff.train.run_dir import RunPaths
-from jointdiff.train.state import build_state, resume
+from jointdiff.train.state import build_state, resume_point
 from jointdiff.train.step import StepRunner
 from jointdiff.train.stopping import StopControl, TrainingPaused
 from jointdiff.train.validation import validate
@@ -44,8 +47,17 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     stop_after_steps: end this invocation early after this many steps (cluster time slices); 0 = run to the end.
     Raises TrainingPaused when it ends early after a checkpoint, TrainingDiverged on a NaN/inf loss.
     """
-    # --- processes, devices, numerics ---------------------------------------------------------------------------
     info = jd_dist.init_distributed(device, cfg.gpu_id)
+    try:
+        with jd_dist.main_rank_lock(paths.lock_file, f"run directory {paths.run_dir}", info):
+            _train(cfg, paths, info, data_manifest, progress, log_interval, stop_after_steps)
+    finally:
+        jd_dist.cleanup()
+
+
+def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_manifest: dict[str, Any] | None,
+           progress: bool, log_interval: int, stop_after_steps: int) -> None:
+    # --- checks, numerics ---------------------------------------------------------------------------------------
     if info.device.type == "cpu" and not cfg.allow_cpu:
         raise ConfigError("this config sets allow_cpu False (a paper-scale run) but no GPU is visible")
     if cfg.batch_size % info.world_size:
@@ -55,12 +67,21 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
     log_interval = log_interval or cfg.validation_interval
     stops = StopControl(cfg, stop_after_steps, info.device)
 
-    # --- data, state, resume ------------------------------------------------------------------------------------
+    # --- the checkpoint to resume from, checked before the run's files are touched --------------------------------
+    found = resume_point(cfg, paths.ckpt_dir)
+    last_ckpt = found[1] if found else None
+    if info.is_main:
+        atomic_write_text(paths.config_file, json.dumps(cfg.to_dict(), indent=2) + "\n")
+        keep_records_up_to(paths.log_file, found[0]["step"] if found else 0)
+
+    # --- data, state ----------------------------------------------------------------------------------------------
     data = load_training_data(cfg, info.device)
     state = build_state(cfg, info.device, info.world_size)
+    if found:
+        state.load(*found)
+        del found  # the checkpoint's tensors are in the state now
     diffusion = build_diffusion(cfg)
     run_step = StepRunner(state, diffusion, cfg, info, data.all_labelled)
-    last_ckpt = resume(state, paths.ckpt_dir)
     if info.is_main and last_ckpt:
         log.info("resumed from %s at step %d", last_ckpt, state.step)
     elif info.is_main:
@@ -83,20 +104,20 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
                             enabled=info.is_main and progress)
     batches = rank_batches(data.train_set, data.stream, info.rank, info.world_size, state.step, cfg.num_steps,
                            loader_settings(data.train_set, info.device, cfg.num_workers))
-    interval_start, images_seen, steps_this_run = time.monotonic(), 0, 0
+    interval_start, steps_since_log, steps_this_run = time.monotonic(), 0, 0
     state.model.train()
     while state.step < cfg.num_steps:
         run_step(*next(batches), totals)
         step = state.step
         steps_this_run += 1
-        images_seen += cfg.batch_size
+        steps_since_log += 1
         bar.update(1)
 
         if step % log_interval == 0 or step == cfg.num_steps:
             totals.check_finite(last_ckpt)
             elapsed = time.monotonic() - interval_start
-            record = {"step": step, **totals.read(log_interval, info.world_size), "lr": cfg.lr,
-                      "images_per_s": images_seen / max(elapsed, 1e-9), "time": time.time()}
+            record = {"step": step, **totals.read(steps_since_log, info.world_size), "lr": cfg.lr,
+                      "images_per_s": steps_since_log * cfg.batch_size / max(elapsed, 1e-9), "time": time.time()}
             if info.device.type == "cuda":
                 record["gpu_mem_gb"] = torch.cuda.max_memory_allocated(info.device) / 2 ** 30
             if info.is_main and step % cfg.validation_interval == 0 and not cfg.skip_validation:
@@ -106,7 +127,7 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
                 append_record(paths.log_file, record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", **{k: f"{v:.3f}" for k, v in record.items()
                                                                  if k.startswith("acc_")})
-            interval_start, images_seen = time.monotonic(), 0
+            interval_start, steps_since_log = time.monotonic(), 0
         if info.is_main and cfg.plot_interval and step % cfg.plot_interval == 0:
             save_progress_grid(state.ema, diffusion, cfg, paths.grid_dir / f"step-{step:09d}.png", info.device)
         stop_now, timer_due = stops.poll(step, steps_this_run)
@@ -114,7 +135,6 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
             last_ckpt = checkpoint()
         if stop_now and step < cfg.num_steps:
             bar.close()
-            jd_dist.cleanup()
             raise TrainingPaused(f"stopped at step {step} of {cfg.num_steps}; rerun the same command to resume")
 
     # --- the end: full validation, the final model and its checkpoint ----------------------------------------------
@@ -133,4 +153,3 @@ def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto
             save_checkpoint(state.to_dict(cfg, info.world_size, data_manifest), paths.ckpt_dir, state.step,
                             cfg.keep_checkpoints)
     jd_dist.barrier()
-    jd_dist.cleanup()

@@ -1,5 +1,5 @@
 """What the loop records: loss terms summed on the device between log lines (no per-step host sync), the first
-non-finite step, and train_log.jsonl, one JSON record per logged step."""
+non-finite step, and train_log.jsonl, one JSON record per logged step (once each, also across resumes)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from jointdiff import distributed as jd_dist
+from jointdiff.atomic import atomic_write_text
 from jointdiff.errors import UserError
 
 
@@ -43,7 +44,8 @@ class LossTotals:
                                    f"rank); last good checkpoint: {last_checkpoint or 'none'}")
 
     def read(self, steps: int, world_size: int) -> dict[str, float]:
-        """Average loss terms over `steps` steps of every rank, and the batch accuracy; then start again at 0."""
+        """Average loss terms over the `steps` steps summed since the last read (every rank's), and the batch
+        accuracy; then start again at 0."""
         totals = jd_dist.all_reduce_sum(self.sums).tolist()
         self.sums.zero_()
         loss, diffusion, classifier = (v / (steps * world_size) for v in totals[:3])
@@ -56,3 +58,21 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def keep_records_up_to(path: Path, step: int) -> None:
+    """Drop the lines of train_log.jsonl past `step`, and any line cut short by a kill.
+
+    A run resumed from the checkpoint of `step` logs the later steps again; without this they would appear twice.
+    """
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    atomic_write_text(path, "".join(kept))

@@ -16,6 +16,16 @@ class RunPaths:
         return self.run_dir / "checkpoints"
 
     @property
+    def config_file(self) -> Path:
+        """The config of the latest launch (the checkpoints carry the one each was trained with)."""
+        return self.run_dir / "config.json"
+
+    @property
+    def lock_file(self) -> Path:
+        """Held by the launch that writes the directory (`atomic.exclusive_lock`)."""
+        return self.run_dir / "train.lock"
+
+    @property
     def log_file(self) -> Path:
         return self.run_dir / "train_log.jsonl"
 

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from jointdiff.config import ExperimentConfig
+from jointdiff.config import RESUME_MAY_CHANGE, ExperimentConfig, changed_settings
+from jointdiff.errors import CheckpointError, ConfigError
 from jointdiff.model import JointDiffusionModel, build_model
 from jointdiff.train.checkpoint import load_latest_checkpoint
 from jointdiff.train.crossrank_batchnorm import convert_to_crossrank
@@ -45,11 +46,18 @@ class TrainState:
                 "optimizer": self.optimizer.state_dict(), "labelled_buffer": self.labelled_buffer.state_dict(),
                 "config": cfg.to_dict(), "world_size": world_size, "data_manifest": data_manifest}
 
-    def load(self, saved: dict[str, Any]) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.ema.load_state_dict(saved["ema"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.labelled_buffer.load_state_dict(saved["labelled_buffer"], next(self.model.parameters()).device)
+    def load(self, saved: dict[str, Any], path: Path) -> None:
+        """Continue from a checkpoint (`path` names it in errors)."""
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.ema.load_state_dict(saved["ema"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.labelled_buffer.load_state_dict(saved.get("labelled_buffer", {"images": None, "targets": None}),
+                                                 next(self.model.parameters()).device)
+        except (KeyError, RuntimeError, ValueError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"checkpoint {path} does not fit the model this config builds ({first_line}); "
+                                  "train into a new --run-dir") from err
         self.step = saved["step"]
 
 
@@ -66,11 +74,27 @@ def build_state(cfg: ExperimentConfig, device: torch.device, world_size: int) ->
     return TrainState(model, ema, build_optimizer(model.parameters(), cfg))
 
 
-def resume(state: TrainState, ckpt_dir: Path) -> Path | None:
-    """Load the newest valid checkpoint of ckpt_dir into `state`; its path, or None for a new run."""
+def resume_point(cfg: ExperimentConfig, ckpt_dir: Path) -> tuple[dict[str, Any], Path] | None:
+    """The newest valid checkpoint of ckpt_dir and its path, or None for a new run.
+
+    Its weights were trained with the config it carries, so a run continues only with the same settings, except
+    those in RESUME_MAY_CHANGE (num_steps, intervals, data location, ...). Any other difference is refused here,
+    before anything of the run is touched, naming each setting.
+    """
     found = load_latest_checkpoint(ckpt_dir)
     if found is None:
         return None
     saved, path = found
-    state.load(saved)
-    return path
+    if "config" not in saved:
+        raise CheckpointError(f"checkpoint {path} carries no config, so whether it fits this run cannot be "
+                              "checked; train into a new --run-dir")
+    changed = changed_settings(saved["config"], cfg)
+    if changed:
+        listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ConfigError(f"{path} was trained with other settings ({listed}); a resumed run may change only "
+                          f"{', '.join(RESUME_MAY_CHANGE)}. Set them back, or start a new run: another --run-dir "
+                          f"(in the workflow: another experiment name), or move {ckpt_dir} away")
+    if saved["step"] > cfg.num_steps:
+        raise ConfigError(f"num_steps {cfg.num_steps} is below step {saved['step']} of {path}, where this run "
+                          f"would resume; raise num_steps, or start a new run (another --run-dir)")
+    return found
