@@ -115,3 +115,80 @@ rule guided_score:
     shell:
         "jointdiff score --samples {input.samples} --model {input.model} {params.judge} "
         "--device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+rule classic_score:
+    input:
+        samples=rules.sample_classic.output.samples,
+        model=rules.train.output.model,
+        classifier=rules.train_noised_classifier.output.model,
+        judge=independent_classifier_input,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/classic_{{weights}}_alpha{{alpha}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+    params:
+        device=exp_device,
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff score --samples {input.samples} --model {input.model} --noised-classifier {input.classifier} "
+        "--independent-classifier {input.judge} --device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+# FID, precision and recall of one guided set (the joint model's or classic guidance's), for the conditional-
+# generation table: all its samples against the train split, so n is classes x guided_samples_per_class.
+rule fid_guided:
+    input:
+        samples=f"{RESULTS}/{{experiment}}/samples/{{kind}}_{{weights}}_alpha{{alpha}}.npz",
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/fid_{{kind}}_{{weights}}_alpha{{alpha}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
+    params:
+        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataroot=DATAROOT,
+        split=config["evaluation"]["fid_split"],
+        min_samples=guided_sample_count,
+        smoke=fid_smoke_flags(),
+        metrics=",".join(m for m in config["evaluation"]["fid_metrics"] if m != "kid"),
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff fid --samples {input.samples} --dataset {params.dataset} --dataroot {params.dataroot} "
+        "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
+        "{params.smoke} --device {params.device} --out {output.metrics} > {log} 2>&1"
+
+
+# Linear probes of the frozen encoder (ours): per encoder block and timestep.
+rule probe:
+    input:
+        model=rules.train.output.model,
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/probe_{{weights}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/probe_{{weights}}.log",
+    params:
+        dataroot=DATAROOT,
+        t_fractions=",".join(str(f) for f in config["probe"]["t_fractions"]),
+        train_images=config["probe"]["train_images"],
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff probe --model {input.model} --dataroot {params.dataroot} --weights {wildcards.weights} "
+        "--t-fractions {params.t_fractions} --train-images {params.train_images} --device {params.device} "
+        "--out {output.metrics} > {log} 2>&1"

@@ -34,3 +34,33 @@ rule train:
         "--run-dir {params.run_dir} --out {output.model} --device {params.device} "
         "--expect-gpus $(( {params.device_is_cuda} * NPROC )) "
         "--stop-after-steps {params.stop_after} > {log} 2>&1"
+
+
+# Classic guidance's noised classifier (the authors' classifier_train.py): trained apart from the diffusion model,
+# on its dataset and its diffusion schedule. Checkpoints in results/<experiment>/noised_classifier/ (not outputs):
+# a rerun resumes.
+rule train_noised_classifier:
+    input:
+        manifest=exp_manifest,
+    output:
+        model=f"{RESULTS}/{{experiment}}/noised_classifier.pt",
+    log:
+        f"logs/train/{{experiment}}_noised_classifier.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{experiment}}_noised_classifier.tsv"
+    params:
+        data=lambda wc: (f"--dataset {exp_cfg(wc).dataset} --dataroot {DATAROOT} "
+                         f"--image-size {exp_cfg(wc).resolved_image_size()} --channels {exp_cfg(wc).resolved_channels()} "
+                         f"--diffusion-steps {exp_cfg(wc).diffusion_steps} --noise-schedule {exp_cfg(wc).noise_schedule}"),
+        settings=noised_classifier_flags,
+        run_dir=lambda wc: f"{RESULTS}/{wc.experiment}/noised_classifier",
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "jointdiff noised-classifier {params.data} {params.settings} --run-dir {params.run_dir} "
+        "--device {params.device} --out {output.model} > {log} 2>&1"

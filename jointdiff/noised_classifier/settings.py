@@ -28,6 +28,8 @@ HELP = {
     "seed": "seed of the initialisation, the batches, t and the noise",
 }
 
+KIND_NAMES = {int: "an integer", float: "a number", str: "text"}
+
 
 @dataclass(frozen=True)
 class NoisedClassifierSettings:
@@ -89,7 +91,7 @@ class NoisedClassifierSettings:
                 try:
                     typed[f.name] = kind(values[f.name]) if kind is not str else str(values[f.name])
                 except (TypeError, ValueError):
-                    raise ConfigError(f"{where}: noised_classifier.{f.name} expects a {kind.__name__}, "
+                    raise ConfigError(f"{where}: noised_classifier.{f.name} expects {KIND_NAMES[kind]}, "
                                       f"got {values[f.name]!r}")
         try:
             return cls(**typed)

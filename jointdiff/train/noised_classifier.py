@@ -86,7 +86,7 @@ def train_noised_classifier(settings: NoisedClassifierSettings, info: dict[str, 
         if step % every == 0 or step == settings.iterations:
             log.info("step %d: loss %.4f, batch accuracy %.3f", step, loss.item(),
                      batch_accuracy(logits, targets.to(device), multi_label).item())
-        if step % settings.save_interval == 0 and step < settings.iterations:
+        if step % settings.save_interval == 0 or step == settings.iterations:  # the last one: more steps resume
             state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
             save_checkpoint(state, ckpt_dir, step, keep=2)
     model.eval()
