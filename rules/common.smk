@@ -151,9 +151,10 @@ def sampler_flags(classic=False):
     flags = (f"--sampler {s['sampler']} --variance {s['variance']} --steps {s['steps']} --eta {s['eta']} "
              f"--batch-size {s['batch_size']}")
     if classic:
-        return flags + " --guidance classifier" + (" --clip-x0" if config["classic_guidance"]["clip_x0"] else "")
-    flags += f" --guidance {s['guidance']} --head-t {s['head_t']}"
-    return flags + (" --clip-x0" if s["clip_x0"] else "")
+        clip = " --clip-x0" if config["classic_guidance"]["clip_x0"] else ""
+        return f"{flags} --guidance classifier{clip}"
+    clip = " --clip-x0" if s["clip_x0"] else ""
+    return f"{flags} --guidance {s['guidance']} --head-t {s['head_t']}{clip}"
 
 
 # ---- which outputs each experiment has ----------------------------------------------------------------------
@@ -242,10 +243,14 @@ def guided_sample_count(wildcards):
 
 
 def noised_classifier_flags(wildcards):
-    """The experiment's noised-classifier settings as flags; classic_guidance.iterations, when set, wins."""
-    settings = EXPERIMENT_CONFIGS[wildcards.experiment].noised_classifier
+    """`jointdiff noised-classifier` flags: the experiment's data and diffusion, and its noised-classifier settings
+    (classic_guidance.iterations, when set, wins)."""
+    cfg, settings = exp_cfg(wildcards), EXPERIMENT_CONFIGS[wildcards.experiment].noised_classifier
     iterations = config["classic_guidance"]["iterations"]
-    return settings.to_flags() + (f" --iterations {iterations}" if iterations else "")
+    more = f" --iterations {iterations}" if iterations else ""
+    return (f"--dataset {cfg.dataset} --dataroot {DATAROOT} --image-size {cfg.resolved_image_size()} "
+            f"--channels {cfg.resolved_channels()} --diffusion-steps {cfg.diffusion_steps} "
+            f"--noise-schedule {cfg.noise_schedule} {settings.to_flags()}{more}")
 
 
 def component_manifests(wildcards):

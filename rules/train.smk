@@ -49,10 +49,7 @@ rule train_noised_classifier:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}_noised_classifier.tsv"
     params:
-        data=lambda wc: (f"--dataset {exp_cfg(wc).dataset} --dataroot {DATAROOT} "
-                         f"--image-size {exp_cfg(wc).resolved_image_size()} --channels {exp_cfg(wc).resolved_channels()} "
-                         f"--diffusion-steps {exp_cfg(wc).diffusion_steps} --noise-schedule {exp_cfg(wc).noise_schedule}"),
-        settings=noised_classifier_flags,
+        flags=noised_classifier_flags,
         run_dir=lambda wc: f"{RESULTS}/{wc.experiment}/noised_classifier",
         device=exp_device,
     threads: config["train"]["threads"]
@@ -62,5 +59,5 @@ rule train_noised_classifier:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "jointdiff noised-classifier {params.data} {params.settings} --run-dir {params.run_dir} "
+        "jointdiff noised-classifier {params.flags} --run-dir {params.run_dir} "
         "--device {params.device} --out {output.model} > {log} 2>&1"

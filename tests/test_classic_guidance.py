@@ -26,7 +26,7 @@ def respaced_diffusion() -> GaussianDiffusion:
 def test_the_ancestral_mean_moves_by_sigma_squared_times_the_gradient_after_clipping():
     """guided-diffusion's condition_mean on a respaced walk: the step's own σ²_t (its β'), x̂_0 clipped first."""
     torch.manual_seed(0)
-    spaced, x, eps, g = respaced_diffusion(), 3 * torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    spaced, x, eps, g = respaced_diffusion(), 3 * torch.randn(4, 1, 4, 4), *torch.randn(2, 4, 1, 4, 4)
     t = torch.full((4,), 5)
     out = spaced.p_mean_variance(eps, x, t, variance="fixedlarge", clip_x0=True)
     guided = ancestral_step(spaced, x, t, eps, torch.zeros_like(x), clip_x0=True, mean_shift=g)
@@ -36,7 +36,7 @@ def test_the_ancestral_mean_moves_by_sigma_squared_times_the_gradient_after_clip
 def test_the_eps_form_would_shift_the_mean_by_beta_over_sqrt_alpha_instead():
     """Why the mean, not ε: ε − √(1−ᾱ_t) g moves the unclipped ancestral mean by β_t/√α_t · g, not σ²_t g = β_t g."""
     torch.manual_seed(0)
-    spaced, x, eps, g = respaced_diffusion(), torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    spaced, (x, eps, g) = respaced_diffusion(), torch.randn(3, 4, 1, 4, 4)
     t = torch.full((4,), 5)
     shifted_eps = eps - extract(spaced.sqrt_one_minus_alphas_cumprod, t, x) * g
     moved = (spaced.p_mean_variance(shifted_eps, x, t)["mean"] - spaced.p_mean_variance(eps, x, t)["mean"])
@@ -85,7 +85,8 @@ def classic_target_rate(trained_model, classifier, out, scale: str) -> float:
     assert main(["score", "--samples", str(out), "--model", str(trained_model), "--noised-classifier",
                  str(classifier), "--out", str(score), "--device", "cpu"]) == 0
     result = json.loads(score.read_text())
-    assert result["guidance"] == "classifier" and "noised classifier at t = 0" in result["own_judge"]
+    assert result["guidance"] == "classifier"
+    assert result["own_judge"] == f"the noised classifier {classifier} at t = 0"
     return result["own_head_target_accuracy"]
 
 

@@ -22,8 +22,6 @@ from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import head_predict, load_trained
 from jointdiff.noised_classifier.network import load_noised_classifier
 
-OWN_JUDGES = {False: "the joint head at t = 0", True: "the noised classifier at t = 0:"}
-
 log = logging.getLogger(__name__)
 
 HEAD_BATCH = 500  # images per forward pass of the joint head
@@ -100,7 +98,8 @@ def score_guided_samples(samples_path: str | Path, model_path: str | Path,
               K.KEY_SAMPLES: str(samples_path), K.KEY_N: len(labels), K.KEY_ALPHA: alpha,
               K.KEY_WEIGHTS: settings.get("weights"), K.KEY_SAMPLER: settings,
               K.KEY_GUIDANCE: settings.get("guidance"),
-              K.KEY_OWN_JUDGE: OWN_JUDGES[classic] + (f" {noised_classifier}" if classic else ""),
+              K.KEY_OWN_JUDGE: f"the noised classifier {noised_classifier} at t = 0" if classic
+              else "the joint head at t = 0",
               K.KEY_INDEPENDENT_TARGET_ACCURACY: None}
     if attribute is not None:
         result |= attribute_scores(own, labels, attribute)
