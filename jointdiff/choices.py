@@ -11,9 +11,11 @@ VARIANCES = ("fixedlarge", "fixedsmall")       # reverse-process variance of the
 # beta schedules (diffusion.make_beta_schedule): linear is the authors' fork's (first beta 1e-3 at T = 1000),
 # linear_upstream guided-diffusion's (1e-4)
 NOISE_SCHEDULES = ("linear", "linear_upstream", "cosine")
-# How the joint classifier steers sampling (jointdiff/sample/guidance.py): the paper's shift of the encoder's
-# activations, or our two x-space variants.
-GUIDANCE_METHODS = ("representation", "x0", "input")
+# How sampling is steered (jointdiff/sample/guidance.py): by the joint classifier - the paper's shift of the encoder's
+# activations, or our two x-space variants - or by a separately trained noised classifier (classic guidance,
+# the paper's baseline).
+CLASSIC_GUIDANCE = "classifier"
+GUIDANCE_METHODS = ("representation", "x0", "input", CLASSIC_GUIDANCE)
 # The timestep feature the joint head reads on noised inputs: 0 (the only value a head trained on clean images
 # saw) or the true t.
 HEAD_T = ("zero", "t")

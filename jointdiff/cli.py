@@ -20,12 +20,14 @@ COMMANDS = {
     "prepare": "Download or verify a dataset and write its manifest.",
     "summary": "Print the UNet's and the joint head's sizes for an experiment config.",
     "train": "Train a joint diffusion model (resumes by itself; run under torchrun for several processes).",
+    "noised-classifier": "Train the noised classifier of classic guidance (the conditional-generation baseline).",
     "sample": "Generate unconditional or classifier-guided samples from a trained model.",
     "counterfactual": "Visual counterfactual explanations of real test images.",
     "accuracy": "Classifier accuracy of the joint head on clean (and noised) test images.",
     "independent-classifier": "Train an independent classifier on a dataset's real training split.",
     "score": "Target-class accuracy of guided samples (own head and independent classifier).",
     "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
+    "probe": "Linear probes of a frozen model's encoder: test accuracy per encoder block and timestep.",
     "report": "Tables and figures from metric files.",
 }
 

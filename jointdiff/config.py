@@ -27,7 +27,8 @@ PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "con
 # Image-size-dependent channel multipliers of the ADM UNet (guided-diffusion's); 8 and 16 px are ours (demo data).
 CHANNEL_MULT_BY_SIZE = {8: (1, 2), 16: (1, 2, 2), 28: (1, 2, 2), 32: (1, 2, 2, 2), 64: (1, 2, 3, 4)}
 # Keys of an experiment YAML file that are not config fields: the flag string and notes for people/workflow.
-YAML_META_KEYS = ("flags", "description", "source", "resources", "sampling", "evaluation")
+YAML_META_KEYS = ("flags", "description", "source", "resources", "sampling", "evaluation", "outputs",
+                  "noised_classifier")
 # Settings a resumed run may change: how long it trains, how often it logs, validates, plots and checkpoints,
 # where its data lives and how it is read, and switches that leave the maths the same. Any other difference from
 # the checkpoint's config is refused on resume: its weights (and optimizer state) were made with the old values.

@@ -10,7 +10,8 @@ diffusion over a subset of the original timesteps whose betas are recomputed so 
 at those timesteps, and whose `timestep_map[i]` is the original timestep of its step i (what the network sees).
 
 Samplers (the paper's T-step ancestral sampler, respaced ancestral sampling, DDIM) reach the network only through
-`eps_fn(x_t, t) -> eps`, which always receives ORIGINAL timesteps (0..T-1), also on a respaced subset. Every
+`eps_fn(x_t, t) -> eps` (and, for classic classifier guidance, `cond_fn(x_t, t) -> s ∇ log p(y | x_t, t)`), which
+always receive ORIGINAL timesteps (0..T-1), also on a respaced subset. Every
 random draw for sample i (its initial noise and each step's noise) comes from `generators[i]` alone, so a sample
 depends only on its own seed, never on the batch it was generated in or on the batch size.
 """
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from jointdiff.config import ExperimentConfig
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]
+# Classic classifier guidance (Dhariwal & Nichol 2021): (x_t, t ORIGINAL timesteps) -> s ∇_{x_t} log p(y | x_t, t)
+CondFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def make_beta_schedule(name: str, num_timesteps: int) -> Tensor:
@@ -208,15 +211,20 @@ def randn_per_sample(generators: Sequence[torch.Generator], shape: Sequence[int]
 
 
 def ancestral_step(diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor, eps: Tensor, noise: Tensor | None, *,
-                   variance: str = "fixedlarge", clip_x0: bool = False) -> Tensor:
+                   variance: str = "fixedlarge", clip_x0: bool = False, mean_shift: Tensor | None = None) -> Tensor:
     """x_{t-1} = μ_θ(x_t, t) + σ_t z, with no noise at t = 0. t [N] indexes `diffusion`'s own steps;
-    noise may be None only when every t is 0."""
+    noise may be None only when every t is 0.
+
+    mean_shift: g = s ∇ log p(y | x_t, t) of classic guidance, added as μ + σ²_t g (guided-diffusion's
+    `condition_mean`: after x̂_0 is clipped, with this diffusion's own σ²_t, so respaced steps use theirs).
+    """
     out = diffusion.p_mean_variance(eps, x_t, t, variance=variance, clip_x0=clip_x0)
+    mean = out["mean"] if mean_shift is None else out["mean"] + out["variance"] * mean_shift
     if noise is None:
         assert bool((t == 0).all()), "noise is needed for t > 0"
-        return out["mean"]
+        return mean
     nonzero = (t != 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.dim() - 1)))
-    return out["mean"] + nonzero * torch.exp(0.5 * out["log_variance"]) * noise
+    return mean + nonzero * torch.exp(0.5 * out["log_variance"]) * noise
 
 
 def ddim_step(diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor, eps: Tensor, noise: Tensor | None, *,
@@ -252,11 +260,15 @@ def sampling_diffusion(diffusion: GaussianDiffusion, steps: int | None, t_start:
 def sample_loop(eps_fn: EpsFn, diffusion: GaussianDiffusion, generators: Sequence[torch.Generator],
                 shape: Sequence[int], *, steps: int | None = None, sampler: str = "ancestral", eta: float = 0.0,
                 variance: str = "fixedlarge", clip_x0: bool = False, x_start: Tensor | None = None,
-                t_start: int | None = None, device: torch.device | str = "cpu") -> Tensor:
+                t_start: int | None = None, device: torch.device | str = "cpu",
+                cond_fn: CondFn | None = None) -> Tensor:
     """Run the reverse process and return x_0 ([N, ...] = shape).
 
     :param eps_fn: (x_t [N, ...], t [N] long ORIGINAL timesteps) -> eps [N, ...]. Called under no_grad; a
         guided eps_fn wraps its gradient part in torch.enable_grad().
+    :param cond_fn: classic classifier guidance, g = s ∇ log p(y | x_t, t) at ORIGINAL timesteps (Dhariwal &
+        Nichol): the ancestral sampler moves its mean, μ + σ²_t g; DDIM its noise estimate, ε − √(1−ᾱ_t) g
+        (their eq. 14), before x̂_0 is formed and clipped.
     :param generators: one per sample; all of sample i's noise comes from generators[i].
     :param steps: None = every timestep (the paper's T-step sampler); k = k respaced steps.
     :param sampler: "ancestral" (with `variance`, fixed-large in the paper) or "ddim" (with `eta`).
@@ -276,11 +288,15 @@ def sample_loop(eps_fn: EpsFn, diffusion: GaussianDiffusion, generators: Sequenc
         x = x_start
     for i in range(spaced.num_timesteps - 1, -1, -1):
         t = torch.full((shape[0],), i, dtype=torch.long, device=x.device)
-        eps = eps_fn(x, spaced.timestep_map.to(x.device)[t])
+        original_t = spaced.timestep_map.to(x.device)[t]
+        eps = eps_fn(x, original_t)
+        shift = None if cond_fn is None else cond_fn(x, original_t)
         needs_noise = i > 0 and (sampler == "ancestral" or eta > 0)
         noise = randn_per_sample(generators, shape, x.device) if needs_noise else None
         if sampler == "ancestral":
-            x = ancestral_step(spaced, x, t, eps, noise, variance=variance, clip_x0=clip_x0)
+            x = ancestral_step(spaced, x, t, eps, noise, variance=variance, clip_x0=clip_x0, mean_shift=shift)
         else:
+            if shift is not None:
+                eps = eps - extract(spaced.sqrt_one_minus_alphas_cumprod, t, x) * shift
             x = ddim_step(spaced, x, t, eps, noise, eta=eta, clip_x0=clip_x0)
     return x

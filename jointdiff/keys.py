@@ -24,6 +24,19 @@ KEY_NOISE_CURVE = "noise_curve"    # {"raw": [{"t", "t_fraction", "accuracy"}, .
 KEY_HEAD_T = "head_t"              # the timestep feature the head read on noised images: "zero" or "t"
 KEY_T = "t"
 KEY_T_FRACTION = "t_fraction"
+KEY_LABELLED_SHARE = "labelled_data_share"  # the run's seeded share of kept training labels
+KEY_TRAIN_IMAGES = "train_images"           # images in the run's training split
+KEY_TRAIN_LABELLED = "train_labelled"       # of them with a label (share and hidden domain-adaptation labels)
+KEY_OBJECTIVE = "objective"                 # "joint" or "classifier only" (diffusion_loss_weight 0)
+
+# --- probe_<weights>.json (`jointdiff probe`): linear probes per encoder block and timestep -------------------------
+KEY_T_FRACTIONS = "t_fractions"    # the timesteps as fractions of T, one column each
+KEY_TIMESTEPS = "timesteps"
+KEY_BLOCKS = "blocks"              # one row each: {"name", "resolution", "channels"}
+KEY_PROBE_ACCURACY = "probe_accuracy"  # [block][timestep] test accuracy of the linear probe
+KEY_N_TRAIN = "n_train"
+KEY_N_TEST = "n_test"
+KEY_PROBE = "probe"                # what the probe is
 
 # --- fid_<protocol>_<weights>.json (`jointdiff fid`) -----------------------------------------------------------------
 KEY_FID = "fid"
@@ -55,7 +68,9 @@ KEY_TORCH_FIDELITY = "torch_fidelity_version"
 # --- guided_<weights>_alpha<alpha>.json (`jointdiff score`) --------------------------------------------------------
 KEY_ALPHA = "alpha"                # also a scalar in guided .npz files
 KEY_SAMPLER = "sampler"            # the sampling settings the samples were made with
-KEY_OWN_TARGET_ACCURACY = "own_head_target_accuracy"
+KEY_GUIDANCE = "guidance"          # the guidance method (jointdiff.choices.GUIDANCE_METHODS)
+KEY_OWN_JUDGE = "own_judge"        # what the "own" accuracy was judged by: the joint head or the noised classifier
+KEY_OWN_TARGET_ACCURACY = "own_head_target_accuracy"  # by the own judge (for classic guidance: its classifier)
 KEY_OWN_PER_CLASS = "own_head_per_class"
 KEY_OWN_ATTRIBUTE_AGREEMENT = "own_head_attribute_agreement"
 KEY_INDEPENDENT_CLASSIFIER = "independent_classifier"              # the judge's file and metadata

@@ -67,14 +67,17 @@ class ResBlock(nn.Module):
 
     With scale-shift norm (FiLM), the embedding gives (scale, shift) for h ← norm(h)(1 + scale) + shift;
     otherwise it is added before the second norm. The second conv starts at zero, so the block starts as its
-    skip path (identity, or a 1×1 conv when the width changes).
+    skip path (identity, or a 1×1 conv when the width changes). With `down` it also halves the resolution, by
+    2×2 average pooling of both paths before the first conv (guided-diffusion's `resblock_updown`, which the
+    noised classifier of classic guidance uses; the joint UNet downsamples with strided convs instead).
     """
 
     def __init__(self, channels: int, emb_channels: int, dropout: float, out_channels: int | None = None,
-                 use_scale_shift_norm: bool = True) -> None:
+                 use_scale_shift_norm: bool = True, down: bool = False) -> None:
         super().__init__()
         out_channels = out_channels or channels
         self.use_scale_shift_norm = use_scale_shift_norm
+        self.down = down
         self.in_layers = nn.Sequential(nn.GroupNorm(32, channels), nn.SiLU(),
                                        nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(
@@ -85,8 +88,12 @@ class ResBlock(nn.Module):
                                 else nn.Conv2d(channels, out_channels, 1))
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        """x [N, C_in, H, W], emb [N, E] -> [N, C_out, H, W]."""
-        h = self.in_layers(x)
+        """x [N, C_in, H, W], emb [N, E] -> [N, C_out, H, W] (H/2 × W/2 with `down`)."""
+        if self.down:
+            h = self.in_layers[-1](F.avg_pool2d(self.in_layers[:-1](x), 2))
+            x = F.avg_pool2d(x, 2)
+        else:
+            h = self.in_layers(x)
         emb_out = self.emb_layers(emb).to(h.dtype)[:, :, None, None]
         if self.use_scale_shift_norm:
             norm, rest = self.out_layers[0], self.out_layers[1:]

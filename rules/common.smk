@@ -8,6 +8,7 @@ import difflib
 import os
 import shlex
 import sys
+from collections import namedtuple
 from pathlib import Path
 
 import yaml
@@ -16,8 +17,10 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free config code
 from jointdiff.commands.sample import MAX_SAMPLES  # noqa: E402
 from jointdiff.config import load_config  # noqa: E402
+from jointdiff.data.specs import component_datasets, get_spec  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
 from jointdiff.metrics.protocols import get_protocol  # noqa: E402
+from jointdiff.noised_classifier.settings import NoisedClassifierSettings  # noqa: E402
 from jointdiff.sample.settings import SamplingSettings  # noqa: E402
 
 # Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
@@ -99,6 +102,11 @@ def _experiment_resources(path):
             raise WorkflowError(f"{path}: resources.{key} must be minutes or a duration like 90m, 12h, 2d, "
                                 f"got {resources[key]!r}")
     return resources
+# An experiment file's `outputs:`: which evaluations it gets (default all that apply to its model): accuracy (a
+# head), generation (unconditional samples and FID; a denoiser), guidance (guided samples and counterfactuals).
+OUTPUT_GROUPS = ("accuracy", "generation", "guidance")
+# One experiment file, parsed: its ExperimentConfig, `resources:`, `outputs:` and `noised_classifier:` settings.
+Experiment = namedtuple("Experiment", "cfg resources outputs noised_classifier")
 
 
 def _load_experiment(name):
@@ -109,7 +117,16 @@ def _load_experiment(name):
         cfg = load_config(path, overrides={**config["overrides"], "dataroot": DATAROOT, "experiment_name": name})
     except UserError as err:
         raise WorkflowError(f"experiment {name!r}: {err}")
-    return cfg, _experiment_resources(path)
+    meta = yaml.safe_load(path.read_text())
+    try:
+        noised = NoisedClassifierSettings.from_mapping(meta.get("noised_classifier"), str(path))
+    except UserError as err:
+        raise WorkflowError(f"experiment {name!r}: {err}")
+    outputs = meta.get("outputs", list(OUTPUT_GROUPS))
+    if not isinstance(outputs, list) or not set(outputs) <= set(OUTPUT_GROUPS):
+        raise WorkflowError(f"experiment {name!r}: {path}: outputs must be a list of {', '.join(OUTPUT_GROUPS)}, "
+                            f"got {outputs!r}")
+    return Experiment(cfg, _experiment_resources(path), set(outputs), noised)
 
 
 EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
@@ -122,8 +139,28 @@ def experiments_pattern(names):
     return "|".join(names) or "(?!)"
 
 
+def _selected(key):
+    """The experiments a workflow-level analysis (probe, classic_guidance) runs on, checked: each must be in
+    `experiments` and have a denoiser."""
+    names = config[key]["experiments"]
+    for name in names:
+        if name not in EXPERIMENTS:
+            raise WorkflowError(f"config key {key}.experiments: {name!r} is not in experiments "
+                                f"({', '.join(EXPERIMENTS)})")
+        if EXPERIMENT_CONFIGS[name].cfg.diffusion_loss_weight == 0:
+            raise WorkflowError(f"config key {key}.experiments: {name!r} is the classifier-only baseline: it has no "
+                                "denoiser to probe or guide")
+    return list(names)
+
+
+if config["sampling"]["guidance"] == "classifier":
+    raise WorkflowError("config key sampling.guidance: classifier is classic guidance by a separately trained noised "
+                        "classifier; list the models to guide that way in classic_guidance.experiments")
+
+
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
+    kind="guided|classic",
     dataset="[A-Za-z0-9_-]+",
     weights="ema|raw",
     alpha=r"[0-9.e+-]+",
@@ -204,22 +241,48 @@ def fid_smoke_flags():
     return "--smoke" + (f" --reference-limit {e['fid_reference_limit']}" if e["fid_reference_limit"] else "")
 
 
-def sampler_flags():
+def sampler_flags(classic=False):
+    """The sampling settings of the workflow config as `jointdiff sample` flags; classic guidance (by a noised
+    classifier) clips x0 as classic_guidance.clip_x0 says (the authors' classifier_sample.py: yes)."""
     s = config["sampling"]
     flags = (f"--sampler {s['sampler']} --variance {s['variance']} --steps {s['steps']} --eta {s['eta']} "
-             f"--batch-size {s['batch_size']} --guidance {s['guidance']} --head-t {s['head_t']}")
-    return flags + (" --clip-x0" if s["clip_x0"] else "")
+             f"--batch-size {s['batch_size']}")
+    if classic:
+        clip = " --clip-x0" if config["classic_guidance"]["clip_x0"] else ""
+        return f"{flags} --guidance classifier{clip}"
+    clip = " --clip-x0" if s["clip_x0"] else ""
+    return f"{flags} --guidance {s['guidance']} --head-t {s['head_t']}{clip}"
 
 
 # ---- which outputs each experiment has ----------------------------------------------------------------------
 # Accuracy needs the head; samples and FID need a trained denoiser (not the classifier-only baseline); guidance
-# and counterfactuals need both.
-CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].train_with_classifier]
-GENERATIVE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][0].diffusion_loss_weight > 0]
-JOINT_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if e in GENERATIVE_EXPERIMENTS]
+# and counterfactuals need both. An experiment file's `outputs:` can leave groups out.
+def _wants(name, group):
+    return group in EXPERIMENT_CONFIGS[name].outputs
+
+
+CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.train_with_classifier
+                          and _wants(e, "accuracy")]
+DENOISER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.diffusion_loss_weight > 0]
+GENERATIVE_EXPERIMENTS = [e for e in DENOISER_EXPERIMENTS if _wants(e, "generation")]
+JOINT_EXPERIMENTS = [e for e in DENOISER_EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.train_with_classifier
+                     and _wants(e, "guidance")]
 # Class-guided sampling (and its alpha sweep) needs classes; attribute models (CelebA) get counterfactuals, which
 # flip one attribute, instead.
 GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][0].multi_label_classifier]
+# The paper's later experiments: the joint model beside the classifier-only baseline on the same labels, by label
+# share (semi-supervised) or on a target domain (domain adaptation); classic guidance by a noised classifier beside
+# the joint model's guidance; linear probes of frozen encoders.
+DA_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if get_spec(EXPERIMENT_CONFIGS[e].cfg.dataset).domains]
+SEMI_SUPERVISED_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS
+                               if EXPERIMENT_CONFIGS[e].cfg.labelled_data_share < 1 and e not in DA_EXPERIMENTS]
+CLASSIC_EXPERIMENTS = _selected("classic_guidance")
+for _name in CLASSIC_EXPERIMENTS:
+    if get_spec(EXPERIMENT_CONFIGS[_name].cfg.dataset).multi_label:
+        raise WorkflowError(f"config key classic_guidance.experiments: {_name!r} has attributes, not classes; "
+                            "classic guidance here steers toward classes")
+PROBE_EXPERIMENTS = _selected("probe")
+CLASSIC_SCALES = [alpha_str(a) for a in config["classic_guidance"]["scales"]]
 # Given relative to the repository; inputs are relative to the working directory (the repository, unless
 # --directory says otherwise). A relative path keeps the tables free of this machine's paths and keeps a moved
 # checkout from rerunning the table jobs.
@@ -295,9 +358,21 @@ def guided_metric_files():
     return [f"{RESULTS}/{e}/metrics/guided_ema_alpha{a}.json" for e in GUIDED_EXPERIMENTS for a in ALPHAS]
 
 
+def conditional_generation_files():
+    """Score and FID files of every guided sample set: the joint models' (guided_*) and classic guidance's."""
+    sets = [(e, "guided", a) for e in GUIDED_EXPERIMENTS for a in ALPHAS]
+    sets += [(e, "classic", s) for e in CLASSIC_EXPERIMENTS for s in CLASSIC_SCALES]
+    return [f"{RESULTS}/{e}/metrics/{prefix}{kind}_ema_alpha{a}.json" for e, kind, a in sets
+            for prefix in ("", "fid_")]
+
+
 def all_tables():
     tables = (["fid"] if GENERATIVE_EXPERIMENTS else []) + (["accuracy"] if CLASSIFIER_EXPERIMENTS else [])
     tables += ["guidance"] if GUIDED_EXPERIMENTS else []
+    tables += ["semi_supervised"] if SEMI_SUPERVISED_EXPERIMENTS else []
+    tables += ["domain_adaptation"] if DA_EXPERIMENTS else []
+    tables += ["conditional_generation"] if CLASSIC_EXPERIMENTS else []
+    tables += ["probe"] if PROBE_EXPERIMENTS else []
     return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
 
 
@@ -306,11 +381,33 @@ def all_figures():
     names += ["accuracy_vs_noise"] if CLASSIFIER_EXPERIMENTS else []
     names += [f"guided_{e}" for e in GUIDED_EXPERIMENTS] + [f"counterfactual_{e}" for e in JOINT_EXPERIMENTS]
     names += ["alpha_sweep"] if GUIDED_EXPERIMENTS else []
+    names += ["probe"] if PROBE_EXPERIMENTS else []
     return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
 def sample_launcher(wildcards):
     return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(exp_gpus(wildcards), 1)} -m jointdiff"
+
+
+def guided_sample_count(wildcards):
+    """Samples in one guided set: every class of the experiment's dataset, guided_samples_per_class each."""
+    return exp_cfg(wildcards).resolved_num_classes() * config["sampling"]["guided_samples_per_class"]
+
+
+def noised_classifier_flags(wildcards):
+    """`jointdiff noised-classifier` flags: the experiment's data and diffusion, and its noised-classifier settings
+    (classic_guidance.iterations, when set, wins)."""
+    cfg, settings = exp_cfg(wildcards), EXPERIMENT_CONFIGS[wildcards.experiment].noised_classifier
+    iterations = config["classic_guidance"]["iterations"]
+    more = f" --iterations {iterations}" if iterations else ""
+    return (f"--dataset {cfg.dataset} --dataroot {shlex.quote(DATAROOT)} --image-size {cfg.resolved_image_size()} "
+            f"--channels {cfg.resolved_channels()} --diffusion-steps {cfg.diffusion_steps} "
+            f"--noise-schedule {cfg.noise_schedule} {settings.to_flags()}{more}")
+
+
+def component_manifests(wildcards):
+    """A domain-adaptation set is made of other prepared datasets: their manifests."""
+    return [manifest_path(d) for d in component_datasets(get_spec(wildcards.dataset))]
 
 
 def independent_classifier_input(wildcards):

@@ -1,5 +1,8 @@
 # Download (or verify an offline copy of) a dataset; the manifest is written last, so it marks a finished one.
+# A domain-adaptation set (DA_SVHN_MNIST, ...) waits for the datasets it is made of.
 rule prepare_data:
+    input:
+        components=component_manifests,
     output:
         manifest=f"{DATAROOT}/{{dataset}}/manifest.json",
     log:

@@ -92,16 +92,16 @@ rule fid_floor:
     params:
         dataroot=lambda wc, input: dataroot_of(input.manifest),
         split=lambda wc: FLOOR_SPLIT[wc.protocol],
-        count=floor_count,
+        real_count=floor_count,
         smoke=fid_smoke_flags(),
         metrics=",".join(config["evaluation"]["fid_metrics"]),
     threads: config["train"]["threads"]
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --real-split {params.split} --real-count {params.count} "
+        "python -m jointdiff fid --real-split {params.split} --real-count {params.real_count} "
         "--save-real {output.images:q} --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
-        "--protocol {wildcards.protocol} --metrics {params.metrics} --min-samples {params.count} {params.smoke} "
+        "--protocol {wildcards.protocol} --metrics {params.metrics} --min-samples {params.real_count} {params.smoke} "
         "--device cpu --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -141,3 +141,81 @@ rule guided_score:
     shell:
         "python -m jointdiff score --samples {input.samples:q} --model {input.model:q} {params.judge} "
         "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
+
+
+
+rule classic_score:
+    input:
+        samples=rules.sample_classic.output.samples,
+        model=rules.train.output.model,
+        classifier=rules.train_noised_classifier.output.model,
+        judge=independent_classifier_input,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/classic_{{weights}}_alpha{{alpha}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+    params:
+        device=exp_device,
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff score --samples {input.samples:q} --model {input.model:q} --noised-classifier {input.classifier:q} "
+        "--independent-classifier {input.judge:q} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
+
+
+# FID, precision and recall of one guided set (the joint model's or classic guidance's), for the conditional-
+# generation table: all its samples against the train split, so n is classes x guided_samples_per_class.
+rule fid_guided:
+    input:
+        samples=f"{RESULTS}/{{experiment}}/samples/{{kind}}_{{weights}}_alpha{{alpha}}.npz",
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/fid_{{kind}}_{{weights}}_alpha{{alpha}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
+    params:
+        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataroot=DATAROOT,
+        split=config["evaluation"]["fid_split"],
+        min_samples=guided_sample_count,
+        smoke=fid_smoke_flags(),
+        metrics=",".join(m for m in config["evaluation"]["fid_metrics"] if m != "kid"),
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
+        "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
+
+
+# Linear probes of the frozen encoder (ours): per encoder block and timestep.
+rule probe:
+    input:
+        model=rules.train.output.model,
+        manifest=exp_manifest,
+    output:
+        metrics=f"{RESULTS}/{{experiment}}/metrics/probe_{{weights}}.json",
+    log:
+        f"logs/evaluate/{{experiment}}/probe_{{weights}}.log",
+    params:
+        dataroot=DATAROOT,
+        t_fractions=",".join(str(f) for f in config["probe"]["t_fractions"]),
+        train_images=config["probe"]["train_images"],
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff probe --model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
+        "--t-fractions {params.t_fractions} --train-images {params.train_images} --device {params.device} "
+        "--out {output.metrics:q} > {log:q} 2>&1"

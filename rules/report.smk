@@ -13,6 +13,11 @@ localrules:
     figure_counterfactual,
     figure_training_curves,
     figure_accuracy_vs_noise,
+    table_semi_supervised,
+    table_domain_adaptation,
+    table_conditional_generation,
+    table_probe,
+    figure_probe,
 
 
 rule table_accuracy:
@@ -161,3 +166,84 @@ rule figure_accuracy_vs_noise:
     shell:
         "python -m jointdiff report figure --kind accuracy_vs_noise --inputs {input.metrics:q} --out {output.png:q} "
         "> {log:q} 2>&1"
+
+
+
+# ---- the paper's later experiments -------------------------------------------------------------------------------
+rule table_semi_supervised:
+    input:
+        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", SEMI_SUPERVISED_EXPERIMENTS),
+    output:
+        csv=report(f"{RESULTS}/tables/semi_supervised.csv", caption="../report/table_semi_supervised.rst",
+                   category="Tables"),
+        md=f"{RESULTS}/tables/semi_supervised.md",
+        tex=f"{RESULTS}/tables/semi_supervised.tex",
+    log:
+        "logs/report/table_semi_supervised.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff report table --kind semi_supervised --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
+
+
+rule table_domain_adaptation:
+    input:
+        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", DA_EXPERIMENTS),
+    output:
+        csv=report(f"{RESULTS}/tables/domain_adaptation.csv", caption="../report/table_domain_adaptation.rst",
+                   category="Tables"),
+        md=f"{RESULTS}/tables/domain_adaptation.md",
+        tex=f"{RESULTS}/tables/domain_adaptation.tex",
+    log:
+        "logs/report/table_domain_adaptation.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff report table --kind domain_adaptation --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
+
+
+rule table_conditional_generation:
+    input:
+        metrics=conditional_generation_files(),
+    output:
+        csv=report(f"{RESULTS}/tables/conditional_generation.csv",
+                   caption="../report/table_conditional_generation.rst", category="Tables"),
+        md=f"{RESULTS}/tables/conditional_generation.md",
+        tex=f"{RESULTS}/tables/conditional_generation.tex",
+    log:
+        "logs/report/table_conditional_generation.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff report table --kind conditional_generation --inputs {input.metrics:q} --out {output.csv:q} "
+        "> {log:q} 2>&1"
+
+
+rule table_probe:
+    input:
+        metrics=metric_files(f"{{results}}/{{experiment}}/metrics/probe_{config['probe']['weights']}.json",
+                             PROBE_EXPERIMENTS),
+    output:
+        csv=report(f"{RESULTS}/tables/probe.csv", caption="../report/table_probe.rst", category="Tables"),
+        md=f"{RESULTS}/tables/probe.md",
+        tex=f"{RESULTS}/tables/probe.tex",
+    log:
+        "logs/report/table_probe.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff report table --kind probe --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
+
+
+rule figure_probe:
+    input:
+        metrics=rules.table_probe.input.metrics,
+    output:
+        png=report(f"{RESULTS}/figures/probe.png", caption="../report/figure_probe.rst", category="Training"),
+        pdf=f"{RESULTS}/figures/probe.pdf",
+    log:
+        "logs/report/figure_probe.log",
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff report figure --kind probe --inputs {input.metrics:q} --out {output.png:q} > {log:q} 2>&1"

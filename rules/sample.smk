@@ -56,6 +56,36 @@ rule sample_guided:
         "--out {output.samples:q} > {log:q} 2>&1"
 
 
+# Classic guidance (the paper's baseline): the model steered by its separately trained noised classifier, one file
+# per classifier scale of classic_guidance.scales.
+rule sample_classic:
+    input:
+        model=rules.train.output.model,
+        classifier=rules.train_noised_classifier.output.model,
+    output:
+        samples=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.npz",
+        grid=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.png",
+    log:
+        f"logs/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.tsv"
+    params:
+        launcher=sample_launcher,
+        sampler=sampler_flags(classic=True),
+        per_class=config["sampling"]["guided_samples_per_class"],
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=exp_gpus,
+        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "--classes all --per-class {params.per_class} {params.sampler} --noised-classifier {input.classifier:q} "
+        "--device {params.device} --out {output.samples:q} > {log:q} 2>&1"
+
+
 rule counterfactual:
     input:
         model=rules.train.output.model,

@@ -66,3 +66,30 @@ use rule train as train_multinode with:
         mpi="srun",
         runtime=train_runtime,
         mem_mb=exp_mem_mb,
+
+
+# Classic guidance's noised classifier (the authors' classifier_train.py): trained apart from the diffusion model,
+# on its dataset and its diffusion schedule. Checkpoints in results/<experiment>/noised_classifier/ (not outputs):
+# a rerun resumes.
+rule train_noised_classifier:
+    input:
+        manifest=exp_manifest,
+    output:
+        model=f"{RESULTS}/{{experiment}}/noised_classifier.pt",
+    log:
+        f"logs/train/{{experiment}}_noised_classifier.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{experiment}}_noised_classifier.tsv"
+    params:
+        flags=noised_classifier_flags,
+        run_dir=lambda wc: f"{RESULTS}/{wc.experiment}/noised_classifier",
+        device=exp_device,
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: min(exp_gpus(wc), 1),
+        runtime=lambda wc: exp_runtime_minutes(wc),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff noised-classifier {params.flags} --run-dir {params.run_dir:q} "
+        "--device {params.device} --out {output.model:q} > {log:q} 2>&1"

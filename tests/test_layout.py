@@ -15,6 +15,7 @@ LAYERS = {
     "jointdiff.config": 2, "jointdiff.data.specs": 2,
     "jointdiff.images": 3, "jointdiff.distributed": 3, "jointdiff.data": 3,
     "jointdiff.unet": 4, "jointdiff.classifier": 4, "jointdiff.diffusion": 4, "jointdiff.model": 4,
+    "jointdiff.noised_classifier": 4, "jointdiff.noised_classifier.settings": 2,
     "jointdiff.metrics": 5,
     "jointdiff.train": 6, "jointdiff.sample": 6,
     "jointdiff.report": 7,

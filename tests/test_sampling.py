@@ -125,7 +125,7 @@ def test_cli_offers_every_guidance_method():
     parser = build_parser("sample")
     sample_parser = parser._subparsers._group_actions[0].choices["sample"]
     offered = next(a.choices for a in sample_parser._actions if a.dest == "guidance")
-    assert tuple(offered) == GUIDANCE_METHODS == tuple(GUIDANCE)
+    assert tuple(offered) == GUIDANCE_METHODS == (*GUIDANCE, "classifier")
 
 
 def test_attribute_targets_turn_one_attribute_off_then_on():

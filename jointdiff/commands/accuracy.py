@@ -29,13 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
 
 
-def parse_fractions(text: str) -> list[float]:
+def parse_fractions(text: str, flag: str = "--noise-fractions") -> list[float]:
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise UserError(f"--noise-fractions expects a comma list of numbers in [0, 1], got {text!r}")
+        raise UserError(f"{flag} expects a comma list of numbers in [0, 1], got {text!r}")
     if any(not 0 <= v <= 1 for v in values):
-        raise UserError(f"--noise-fractions must lie in [0, 1], got {text!r}")
+        raise UserError(f"{flag} must lie in [0, 1], got {text!r}")
     return values
 
 

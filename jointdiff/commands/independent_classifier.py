@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train_x, train_y = load_uint8_split(spec.name, args.dataroot, "train")
+    labelled = train_y >= 0  # a domain-adaptation set hides its target domain's labels
+    train_x, train_y = train_x[labelled], train_y[labelled]
     test_x, test_y = load_uint8_split(spec.name, args.dataroot, "test")
     model = train_independent_classifier(train_x, train_y, epochs=args.epochs, seed=args.seed,
                                        num_classes=spec.num_classes)

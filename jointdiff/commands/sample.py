@@ -3,6 +3,8 @@
     jointdiff sample --model results/cifar10/model.pt --seeds 0-49999 --out samples/uncond.npz
     jointdiff sample --model M --classes all --per-class 100 --alpha 1000 --out samples/guided.npz
     jointdiff sample --model celeba.pt --attribute 31 --per-class 50 --dataroot data --alpha 100 --out smiling.npz
+    jointdiff sample --model diffusion_only.pt --classes all --per-class 100 --guidance classifier \
+        --noised-classifier noised_classifier.pt --alpha 1 --clip-x0 --out classic.npz    (classic guidance)
     torchrun --standalone --nproc-per-node=4 -m jointdiff sample ...      (seed batches shared over processes)
 
 Every sample has its own seed, so any seed range gives the same images on any number of processes. Finished
@@ -21,7 +23,7 @@ import re
 import shutil
 from pathlib import Path
 
-from jointdiff.choices import DEVICES
+from jointdiff.choices import CLASSIC_GUIDANCE, DEVICES
 from jointdiff.errors import UserError
 from jointdiff.sample.settings import SamplingSettings, add_sampling_arguments
 
@@ -113,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
         seeds = parse_seeds(args.seeds, args.allow_large)
         labels = np.full(len(seeds), -1)
     else:
-        if not cfg.train_with_classifier:
-            raise UserError(f"{args.model} was trained without the classifier head; guided sampling needs it")
+        if not cfg.train_with_classifier and settings.guidance != CLASSIC_GUIDANCE:
+            raise UserError(f"{args.model} was trained without the classifier head: guide it with --guidance "
+                            "classifier --noised-classifier FILE (classic guidance), or sample a joint model")
         if args.classes is not None:
             targets = parse_classes(args.classes, cfg.resolved_num_classes(), cfg.multi_label_classifier)
             check_sample_count(len(targets) * args.per_class, f"--classes {args.classes} --per-class "
@@ -125,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
                                args.allow_large)
             labels = training_attribute_targets(cfg, args).numpy()
         seeds = list(range(len(labels)))
+    if settings.noised_classifier:
+        from jointdiff.sample.classic_guidance import cached_noised_classifier, check_noised_classifier
+        check_noised_classifier(cached_noised_classifier(settings.noised_classifier, "cpu")[1], cfg,
+                                settings.noised_classifier)
 
     # --- sample, sharded over processes, resumable by seed batch; one launch writes OUT at a time -----------------
     info = jd_dist.init_distributed(args.device)

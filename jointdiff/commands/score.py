@@ -2,9 +2,10 @@
 
     jointdiff score --samples guided_ema_alpha10.npz --model model.pt [--independent-classifier ic.pt] --out m.json
 
-Two judges: the joint model's own head (clean images, t = 0), and optionally an independent classifier trained on
+Two judges: the classifier that guided the samples (the joint model's own head, or for classic guidance the noised
+classifier given with --noised-classifier; clean images, t = 0), and optionally an independent classifier trained on
 the real training split (`jointdiff independent-classifier`) — the honest one, since the guidance optimised the
-head itself.
+other.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="FILE", help="the model.pt that made them")
     p.add_argument("--independent-classifier", metavar="FILE",
                    help="a classifier from `jointdiff independent-classifier` (optional)")
+    p.add_argument("--noised-classifier", metavar="FILE",
+                   help="classic-guidance samples: the noised classifier that guided them, their own judge (at t = 0)")
     p.add_argument("--out", required=True, metavar="FILE.json")
     p.add_argument("--device", default="auto", choices=DEVICES)
 
@@ -31,8 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not Path(args.samples).is_file():
         raise UserError(f"--samples {args.samples} does not exist")
-    if args.independent_classifier and not Path(args.independent_classifier).is_file():
-        raise UserError(f"--independent-classifier {args.independent_classifier} does not exist")
+    for flag in ("independent_classifier", "noised_classifier"):
+        if getattr(args, flag) and not Path(getattr(args, flag)).is_file():
+            raise UserError(f"--{flag.replace('_', '-')} {getattr(args, flag)} does not exist")
 
     from jointdiff import keys as K
     from jointdiff.atomic import atomic_write_json
@@ -40,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.metrics.scores import score_guided_samples
 
     result = score_guided_samples(args.samples, args.model, args.independent_classifier,
-                                  resolve_device(args.device))
+                                  resolve_device(args.device), noised_classifier=args.noised_classifier)
     atomic_write_json(args.out, result)
-    log.info("alpha %s: own head %.3f, independent classifier %s", result[K.KEY_ALPHA],
+    log.info("alpha %s: own classifier %.3f, independent classifier %s", result[K.KEY_ALPHA],
              result[K.KEY_OWN_TARGET_ACCURACY], result[K.KEY_INDEPENDENT_TARGET_ACCURACY])
     return 0

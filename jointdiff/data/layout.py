@@ -11,6 +11,8 @@ torchvision can be dropped in unchanged:
     CIFAR10/cifar-10-batches-py/                    CIFAR100/cifar-100-python/
     CelebA/celeba/img_align_celeba/*.jpg + the five list_*.txt / identity_CelebA.txt files
     folder/images/<class>/*  or  folder/images/{train,test}/<class>/*   (copied from --source)
+    DA_SVHN_MNIST/components.json, DA_digits_inverted/components.json    made of other prepared datasets
+    DA_OFFICE_A_W/{amazon,webcam}/images/<class>/*.jpg                    Office-31, placed by hand
 """
 
 from __future__ import annotations

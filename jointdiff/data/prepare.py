@@ -17,6 +17,7 @@ from typing import Any
 from jointdiff.data.images import decode_image
 from jointdiff.data.layout import dataset_dir, how_to_prepare, manifest_path
 from jointdiff.data.manifest import MANIFEST_FORMAT, describe_files, write_manifest
+from jointdiff.data.masking import UNLABELLED
 from jointdiff.data.raw import RawSplit, Source
 from jointdiff.data.sources import get_source
 from jointdiff.data.specs import DatasetSpec, get_spec
@@ -38,7 +39,8 @@ def _check_split(spec: DatasetSpec, root: Path, split: str, raw: RawSplit) -> No
                            f"{spec.name}'s: {how_to_prepare(spec.name, root)}")
     if len(raw) == 0:
         raise DatasetError(f"{where} is empty: {how_to_prepare(spec.name, root)}")
-    if not spec.multi_label and not 0 <= int(raw.labels.min()) <= int(raw.labels.max()) < len(raw.classes):
+    known = raw.labels[raw.labels != UNLABELLED]  # domain-adaptation sets hide the target domain's labels
+    if not spec.multi_label and len(known) and not 0 <= int(known.min()) <= int(known.max()) < len(raw.classes):
         raise DatasetError(f"{where} has labels outside 0..{len(raw.classes) - 1}: {how_to_prepare(spec.name, root)}")
     if raw.images is not None:
         shape = (spec.channels, spec.image_size, spec.image_size)

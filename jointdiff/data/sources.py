@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from jointdiff.data.adaptation import AdaptationSource
 from jointdiff.data.digits import DigitsSource
 from jointdiff.data.folder import FolderSource
+from jointdiff.data.office import OfficeSource
 from jointdiff.data.raw import Source
 from jointdiff.data.specs import DATASETS, get_spec
 from jointdiff.data.torchvision_sets import CelebASource, CifarSource, MnistSource, SvhnSource
@@ -32,5 +34,8 @@ register_source("SVHN", SvhnSource("SVHN"))
 register_source("CIFAR10", CifarSource("CIFAR10"))
 register_source("CIFAR100", CifarSource("CIFAR100"))
 register_source("CelebA", CelebASource("CelebA"))
+register_source("DA_SVHN_MNIST", AdaptationSource("DA_SVHN_MNIST"))
+register_source("DA_OFFICE_A_W", OfficeSource())
+register_source("DA_digits_inverted", AdaptationSource("DA_digits_inverted", invert_target=True))
 register_source("folder", FolderSource())
 assert set(SOURCES) == set(DATASETS), "every DatasetSpec needs a source"

@@ -26,6 +26,10 @@ class DatasetSpec:
     # How to put the files in place by hand (a cluster without internet); {dir} stands for <root>/<name>.
     # Every downloadable dataset needs one: `register` refuses a spec without it.
     placement: str = ""
+    # A domain-adaptation set: its (source, target) domains. Training sees the source's labelled train images and
+    # the target's train images with their labels hidden; validation and test are the target's test images.
+    # Domains that are registered datasets are prepared first (`component_datasets`).
+    domains: tuple[str, str] | tuple[()] = ()
 
     @property
     def official_splits(self) -> tuple[str, ...]:
@@ -45,6 +49,11 @@ def register(spec: DatasetSpec) -> None:
     assert not spec.downloadable or "{dir}" in spec.placement, (
         f"dataset {spec.name}: a downloadable dataset needs `placement`, the manual steps naming {{dir}}")
     DATASETS[spec.name] = spec
+
+
+def component_datasets(spec: DatasetSpec) -> tuple[str, ...]:
+    """The registered datasets a domain-adaptation set is made of (prepared before it); () for the others."""
+    return tuple(dict.fromkeys(d for d in spec.domains if d in DATASETS))
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -91,6 +100,26 @@ register(DatasetSpec("CelebA", 64, 3, 40, True, True,
                                f"its Google Drive folder) the files {', '.join(CELEBA_FILES)} and "
                                "img_align_celeba.zip; put the five text files in {dir}/celeba/ and extract the zip "
                                "there, giving {dir}/celeba/img_align_celeba/000001.jpg ... 202599.jpg"))
+# Domain adaptation (the paper's later version; the authors' DA_SVHN_MNIST and DA_OFFICE_A_W loaders).
+register(DatasetSpec("DA_SVHN_MNIST", 32, 3, 10, False, False,
+                     "domain adaptation SVHN -> MNIST: SVHN train labelled + MNIST train (32 px, 3 channels) with "
+                     "hidden labels; validation and test on MNIST test",
+                     (("train", 73_257 + 60_000), ("test", 10_000)), domains=("SVHN", "MNIST"),
+                     placement="prepare SVHN and MNIST under the same root first (each names its own files)"))
+OFFICE_DOMAINS = ("amazon", "webcam")
+register(DatasetSpec("DA_OFFICE_A_W", 64, 3, 31, False, False,
+                     "domain adaptation Office-31 amazon -> webcam, 64 px: amazon labelled + webcam with hidden "
+                     "labels; validation and test on webcam (the authors' split)",
+                     (("train", 2_817 + 795), ("test", 795)), domains=OFFICE_DOMAINS,
+                     placement="extract Office-31's domain_adaptation_images.tar.gz (Saenko et al. 2010) in {dir}/, "
+                               "giving {dir}/amazon/images/<class>/*.jpg (2,817 images) and "
+                               "{dir}/webcam/images/<class>/*.jpg (795 images), 31 class folders each"))
+register(DatasetSpec("DA_digits_inverted", 16, 1, 10, False, False,
+                     "a STAND-IN for domain adaptation, not a paper dataset: half of the built-in digits' train "
+                     "split labelled, the other half inverted (255 - x) with hidden labels; test: the inverted "
+                     "test digits",
+                     (("train", 1437), ("test", 360)), domains=("digits", "digits"),
+                     placement="prepare digits under the same root first"))
 register(DatasetSpec("folder", 32, 3, 1, False, False,
                      "a user's own images, one sub-directory per class (ImageFolder layout); "
                      "image_size, in_channels and num_classes come from the config"))

@@ -45,3 +45,12 @@ def split_sizes(official_sizes: dict[str, int]) -> dict[str, int]:
     else:
         sizes["train_minus_valid"] = sizes["train"]
     return {split: sizes[split] for split in SPLITS}
+
+
+def training_splits(eval_on_test_set: bool, validate_on_train: bool) -> tuple[str, str]:
+    """(training split, validation split) of a run, from the authors' eval_on_test_set / validate_on_train switches."""
+    if eval_on_test_set:
+        return "train", "test"
+    if validate_on_train:
+        return "train", "train"
+    return "train_minus_valid", "valid"

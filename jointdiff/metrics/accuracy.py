@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from jointdiff import keys as K
+from jointdiff.config import ExperimentConfig
 from jointdiff.data.loaders import load_split
+from jointdiff.data.splits import training_splits
 from jointdiff.errors import UserError
 from jointdiff.model import head_timesteps, load_trained
 
@@ -76,6 +78,19 @@ def accuracy_from_logits(logits: torch.Tensor, labels: torch.Tensor, multi_label
     return result
 
 
+def training_labels(cfg: ExperimentConfig, dataroot: str | Path) -> dict[str, Any]:
+    """How much the run's head could learn from: its training images and how many of them had a label (the
+    dataset's own hidden labels, e.g. a domain-adaptation target, and the seeded labelled_data_share), and its
+    objective (joint, or the classifier-only baseline)."""
+    split = training_splits(cfg.eval_on_test_set, cfg.validate_on_train)[0]
+    data = load_split(cfg.dataset, dataroot, split, labelled_share=cfg.labelled_data_share, mask_seed=cfg.seed,
+                      in_memory=False, image_size=cfg.resolved_image_size(), channels=cfg.resolved_channels())
+    known = (data.labels >= 0).all(dim=1) if data.labels.dim() == 2 else data.labels >= 0
+    return {K.KEY_LABELLED_SHARE: cfg.labelled_data_share, K.KEY_TRAIN_IMAGES: len(data),
+            K.KEY_TRAIN_LABELLED: int(known.sum()),
+            K.KEY_OBJECTIVE: "classifier only" if cfg.diffusion_loss_weight == 0 else "joint"}
+
+
 def accuracy_report(model_path: str | Path, dataroot: str | Path, *, split: str = "test",
                     noise_fractions: Sequence[float] = (0.0,), head_t: str = "zero",
                     weights: Sequence[str] = ("raw", "ema"), batch_size: int = 500,
@@ -111,4 +126,4 @@ def accuracy_report(model_path: str | Path, dataroot: str | Path, *, split: str 
         result.update({K.KEY_EXPERIMENT: cfg.experiment_name or Path(model_path).parent.name,
                        K.KEY_DATASET: cfg.dataset, K.KEY_MULTI_LABEL: cfg.multi_label_classifier,
                        K.KEY_STEP: trained.step, K.KEY_N: len(data)})
-    return result
+    return result | training_labels(cfg, dataroot)

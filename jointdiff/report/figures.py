@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from jointdiff.report import FIGURE_KINDS
 from jointdiff.report.curve_figures import accuracy_vs_noise_figure, alpha_sweep_figure, training_curves_figure
 from jointdiff.report.image_figures import counterfactual_figure, guided_figure, samples_figure
+from jointdiff.report.probe_figure import probe_figure
 
 FIGURES: dict[str, Callable[[Sequence[Path], str | None], Figure]] = {
     "samples": samples_figure,
@@ -18,6 +19,7 @@ FIGURES: dict[str, Callable[[Sequence[Path], str | None], Figure]] = {
     "counterfactual": counterfactual_figure,
     "training_curves": training_curves_figure,
     "accuracy_vs_noise": accuracy_vs_noise_figure,
+    "probe": probe_figure,
 }
 assert FIGURES.keys() == FIGURE_KINDS.keys(), "every figure kind the command line offers has a drawing function"
 

@@ -213,11 +213,22 @@ class TableKind:
     uses_paper: bool                   # compared with config/paper_results.yaml: --paper required
 
 
+def study_table(kind: str) -> TableKind:
+    """A table of the paper's later experiments, built in `study_tables.py` (imported when used: it reads the
+    formatting above)."""
+    def build(inputs, paper, experiments):
+        from jointdiff.report.study_tables import BUILDERS
+        return BUILDERS[kind](inputs)
+    return TableKind(build, False)
+
+
 # The table registry: each TABLE_KINDS name (the command line's list) with its builder.
 TABLES: dict[str, TableKind] = {
     "accuracy": TableKind(lambda inputs, paper, experiments: accuracy_table(inputs, experiments, paper), True),
     "fid": TableKind(lambda inputs, paper, experiments: fid_table(inputs, paper), True),
     "guidance": TableKind(lambda inputs, paper, experiments: guidance_table(inputs), False),
+    **{kind: study_table(kind) for kind in ("semi_supervised", "domain_adaptation", "conditional_generation",
+                                            "probe")},
 }
 assert TABLES.keys() == TABLE_KINDS.keys(), "every table kind the command line offers has a builder"
 

@@ -5,7 +5,8 @@ Seeds are cut into batches in order; batch k goes to process k mod W, and each f
 together in seed order. The key is a hash of everything that determines the batch's images (the model file's
 content, the weights, sampler and guidance settings, its seeds and targets): a rerun with anything else changed
 makes its batches anew and deletes the old ones, never mixing two runs under one run's labels. Guided batches
-steer each sample toward its label; label -1 means unconditional.
+steer each sample toward its label (by the joint head, or by a noised classifier with classic guidance); label -1
+means unconditional.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jointdiff.diffusion import EpsFn, make_generators, sample_loop
+from jointdiff.choices import CLASSIC_GUIDANCE
+from jointdiff.diffusion import CondFn, EpsFn, make_generators, sample_loop
 from jointdiff.distributed import DistInfo
 from jointdiff.images import save_grid, save_npz, to_uint8
 from jointdiff.keys import KEY_ALPHA, KEY_ATTRIBUTE, KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS, KEY_SEEDS
 from jointdiff.model import TrainedModel
 from jointdiff.progress import progress
+from jointdiff.sample.classic_guidance import classifier_cond_fn
 from jointdiff.sample.guidance import guided_eps_fn
 from jointdiff.sample.settings import SamplingSettings
 
@@ -52,12 +55,16 @@ class SampleRequest:
         return parts_dir / f"batch-{start:09d}-{key}.npz"
 
 
-def eps_fn_for(trained: TrainedModel, labels: torch.Tensor, settings: SamplingSettings) -> EpsFn:
-    """The model's eps function: plain, or guided toward `labels` when alpha > 0."""
+def guidance_fns(trained: TrainedModel, labels: torch.Tensor, settings: SamplingSettings
+                 ) -> tuple[EpsFn, CondFn | None]:
+    """The model's eps function, guided toward `labels` by its own head when alpha > 0, and classic guidance's
+    cond_fn (by a separate noised classifier; None for every other method)."""
     model = trained.model
-    if settings.guided:
-        return guided_eps_fn(model, trained.diffusion, labels, settings, trained.cfg.multi_label_classifier)
-    return lambda x_t, t: model(x_t, t)
+    if not settings.guided:
+        return (lambda x_t, t: model(x_t, t)), None
+    if settings.guidance == CLASSIC_GUIDANCE:
+        return (lambda x_t, t: model(x_t, t)), classifier_cond_fn(trained.cfg, labels, settings)
+    return guided_eps_fn(model, trained.diffusion, labels, settings, trained.cfg.multi_label_classifier), None
 
 
 def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, settings: SamplingSettings, device,
@@ -65,10 +72,10 @@ def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, 
     """x_0 in [-1, 1] for one batch of seeds ([N, C, H, W])."""
     cfg = trained.cfg
     shape = (len(seeds), cfg.resolved_channels(), cfg.resolved_image_size(), cfg.resolved_image_size())
-    return sample_loop(eps_fn_for(trained, labels.to(device), settings), trained.diffusion,
-                       make_generators(seeds), shape, steps=settings.steps or None, sampler=settings.sampler,
-                       variance=settings.variance, eta=settings.eta, clip_x0=settings.clip_x0, x_start=x_start,
-                       t_start=t_start, device=device)
+    eps_fn, cond_fn = guidance_fns(trained, labels.to(device), settings)
+    return sample_loop(eps_fn, trained.diffusion, make_generators(seeds), shape, steps=settings.steps or None,
+                       sampler=settings.sampler, variance=settings.variance, eta=settings.eta, clip_x0=settings.clip_x0,
+                       x_start=x_start, t_start=t_start, device=device, cond_fn=cond_fn)
 
 
 def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, info: DistInfo) -> None:

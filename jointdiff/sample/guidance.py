@@ -1,4 +1,5 @@
 """Classifier guidance with the joint model's own head: the paper's representation shift and two x-space variants.
+(Classic guidance by a separately trained noised classifier, the paper's baseline, is `classic_guidance.py`.)
 
 "representation" (the paper's `sampling_lr` α, as the authors' sampling script does it): at each reverse step the
 encoder runs once on x_t as one autograd graph; the head's cross-entropy toward the target, L, is differentiated
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from jointdiff.choices import GUIDANCE_METHODS
+from jointdiff.choices import CLASSIC_GUIDANCE, GUIDANCE_METHODS
 from jointdiff.diffusion import EpsFn, GaussianDiffusion, extract
 from jointdiff.model import JointDiffusionModel, head_timesteps
 from jointdiff.sample.settings import SamplingSettings
@@ -108,7 +109,9 @@ def input_eps(model: JointDiffusionModel, diffusion: GaussianDiffusion, x_t: Ten
 GuidedEps = Callable[[JointDiffusionModel, GaussianDiffusion, Tensor, Tensor, Tensor, SamplingSettings, bool], Tensor]
 # The guidance methods by name: (model, diffusion, x_t, t, targets, settings, multi_label) -> guided ε.
 GUIDANCE: dict[str, GuidedEps] = {"representation": representation_eps, "x0": x0_eps, "input": input_eps}
-assert tuple(GUIDANCE) == GUIDANCE_METHODS, "every guidance method in jointdiff.choices has a function here"
+assert (*GUIDANCE, CLASSIC_GUIDANCE) == GUIDANCE_METHODS, (
+    "every guidance method in jointdiff.choices has a function here, except classic guidance by a separate noised "
+    "classifier, which moves the sampler's mean (classic_guidance.py)")
 
 
 def guided_eps_fn(model: JointDiffusionModel, diffusion: GaussianDiffusion, targets: Tensor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, fields
 
-from jointdiff.choices import GUIDANCE_METHODS, HEAD_T, SAMPLERS, VARIANCES, WEIGHTS
+from jointdiff.choices import CLASSIC_GUIDANCE, GUIDANCE_METHODS, HEAD_T, SAMPLERS, VARIANCES, WEIGHTS
 from jointdiff.errors import UserError
 
 
@@ -29,6 +29,7 @@ class SamplingSettings:
     head_t: str = "t"                 # the timestep feature the head reads during guidance (the authors': t)
     guide_until: float = 1.0          # guide only while t < guide_until · T
     normalize_grad: bool = False      # scale each gradient to unit RMS per sample
+    noised_classifier: str = ""       # guidance "classifier": the file of `jointdiff noised-classifier`
 
     def __post_init__(self) -> None:
         for name, allowed in (("weights", WEIGHTS), ("sampler", SAMPLERS), ("variance", VARIANCES),
@@ -41,6 +42,10 @@ class SamplingSettings:
             raise UserError(f"--eta and --alpha must be >= 0, got {self.eta} and {self.alpha}")
         if not 0 < self.guide_until <= 1:
             raise UserError(f"--guide-until must be in (0, 1], got {self.guide_until}")
+        if self.guidance == CLASSIC_GUIDANCE and self.guided and not self.noised_classifier:
+            raise UserError("--guidance classifier needs --noised-classifier FILE (from `jointdiff noised-classifier`)")
+        if self.noised_classifier and self.guidance != CLASSIC_GUIDANCE:
+            raise UserError(f"--noised-classifier is for --guidance classifier, not {self.guidance}")
 
     def check_fits(self, diffusion_steps: int) -> None:
         """UserError naming --steps when a model with `diffusion_steps` steps T cannot be sampled in `steps`."""
@@ -78,12 +83,16 @@ def add_sampling_arguments(p: argparse.ArgumentParser, alpha: float = 0.0) -> No
     g.add_argument("--steps", type=int, default=d.steps, metavar="N", help="sampler steps; 0 = all T (the paper's)")
     g.add_argument("--eta", type=float, default=d.eta, help="DDIM eta")
     g.add_argument("--clip-x0", action="store_true", help="clip the predicted x0 to [-1, 1] at every step")
-    g = p.add_argument_group("guidance by the joint classifier (jointdiff/sample/guidance.py)")
+    g = p.add_argument_group("guidance (jointdiff/sample/guidance.py)")
     g.add_argument("--alpha", type=float, default=alpha, metavar="A",
-                   help="step size alpha (the authors' sampling_lr; the guidance scale for x0/input); 0 = unguided")
+                   help="step size alpha (the authors' sampling_lr; the guidance scale s for x0/input/classifier); "
+                        "0 = unguided")
     g.add_argument("--guidance", default=d.guidance, choices=GUIDANCE_METHODS,
                    help="representation: the paper's shift of the encoder activations; x0 (ours): the head on the "
-                        "denoiser's clean estimate, gradient to x_t; input (ours): the head on x_t itself")
+                        "denoiser's clean estimate, gradient to x_t; input (ours): the head on x_t itself; "
+                        "classifier: classic guidance by --noised-classifier (the paper's baseline; any model)")
+    g.add_argument("--noised-classifier", default=d.noised_classifier, metavar="FILE",
+                   help="with --guidance classifier: the noised classifier from `jointdiff noised-classifier`")
     g.add_argument("--head-t", default=d.head_t, choices=HEAD_T,
                    help="timestep feature the head reads during guidance: t (the authors') or zero (the value a head "
                         "trained on clean images saw)")

@@ -9,16 +9,8 @@ import torch
 
 from jointdiff.config import ExperimentConfig
 from jointdiff.data.loaders import load_split
+from jointdiff.data.splits import training_splits
 from jointdiff.train.batches import GlobalBatchStream
-
-
-def train_splits(cfg: ExperimentConfig) -> tuple[str, str]:
-    """(training split, validation split) from the authors' eval_on_test_set / validate_on_train switches."""
-    if cfg.eval_on_test_set:
-        return "train", "test"
-    if cfg.validate_on_train:
-        return "train", "train"
-    return "train_minus_valid", "valid"
 
 
 @dataclass
@@ -36,7 +28,7 @@ class TrainingData:
 
 def load_training_data(cfg: ExperimentConfig, device: torch.device) -> TrainingData:
     """Both splits at the config's image size and channels; small training sets move to the GPU whole."""
-    train_split, valid_split = train_splits(cfg)
+    train_split, valid_split = training_splits(cfg.eval_on_test_set, cfg.validate_on_train)
     shape = dict(image_size=cfg.resolved_image_size(), channels=cfg.resolved_channels())
     train_set = load_split(cfg.dataset, cfg.dataroot, train_split, labelled_share=cfg.labelled_data_share,
                            mask_seed=cfg.seed, in_memory=cfg.in_memory, num_workers=cfg.num_workers, **shape)
