@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from jointdiff.choices import GUIDANCE_METHODS, SAMPLERS
+from jointdiff.choices import CLASSIC_GUIDANCE, GUIDANCE_METHODS, SAMPLERS, VARIANCES
 from jointdiff.images import to_uint8
 from jointdiff.metrics.independent_classifier import classify_images, load_independent_classifier
 from jointdiff.model import head_predict, load_trained
@@ -31,13 +31,15 @@ def main() -> None:
     p.add_argument("--independent-classifier", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--alphas", default="0,1,10,100,1000,10000")
-    p.add_argument("--guidance", default=",".join(GUIDANCE_METHODS))
+    p.add_argument("--guidance", default=",".join(m for m in GUIDANCE_METHODS if m != CLASSIC_GUIDANCE),
+                   help="the joint head's guidance methods (classic guidance needs its own classifier)")
     p.add_argument("--head-t", default="zero,t")
     p.add_argument("--normalize", default="false,true")
     p.add_argument("--guide-until", default="1.0")
     p.add_argument("--per-class", type=int, default=10)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--sampler", default="ancestral", choices=SAMPLERS)
+    p.add_argument("--variance", default="fixedlarge", choices=VARIANCES)
     p.add_argument("--clip-x0", action="store_true")
     args = p.parse_args()
 
@@ -58,7 +60,7 @@ def main() -> None:
                 continue  # the x0 variant always reads its clean estimate at t = 0
             settings = SamplingSettings(alpha=alpha, guidance=guidance, head_t=head_t, normalize_grad=normalize,
                                         guide_until=guide_until, sampler=args.sampler, steps=args.steps,
-                                        clip_x0=args.clip_x0)
+                                        variance=args.variance, clip_x0=args.clip_x0)
             start = time.perf_counter()
             x = sample_batch(trained, seeds, labels, settings, torch.device("cpu"))
             own = (head_predict(trained.model, x, False) == labels).float().mean().item()
