@@ -6,6 +6,7 @@ import json
 import re
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -242,15 +243,23 @@ def run_files(run_dir: Path) -> dict[str, bytes]:
     return {name: (run_dir / name).read_bytes() for name in ("model.pt", "config.json", "train_log.jsonl")}
 
 
+@pytest.fixture(scope="module")
+def ten_step_run(digits_root, tmp_path_factory) -> Path:
+    """A finished 10-step run with checkpoints at 5 and 10; tests resume copies of it."""
+    run_dir = tmp_path_factory.mktemp("ten_steps") / "run"
+    run_training(digits_root, run_dir, "--num_steps", "10", "--save_interval", "5")
+    return run_dir
+
+
 @pytest.mark.parametrize("flag, value, message", [
     ("--lr", "2e-3", "lr 0.001 -> 0.002"),
     ("--num_channels", "64", "num_channels 32 -> 64"),  # another architecture: no raw state_dict error
     ("--num_steps", "5", "num_steps 5 is below step 10"),
 ])
-def test_resuming_with_other_settings_is_refused_before_the_run_is_touched(digits_root, tmp_path, flag, value,
-                                                                           message):
+def test_resuming_with_other_settings_is_refused_before_the_run_is_touched(digits_root, ten_step_run, tmp_path, flag,
+                                                                           value, message):
     run_dir = tmp_path / "run"
-    run_training(digits_root, run_dir, "--num_steps", "10", "--save_interval", "5")
+    shutil.copytree(ten_step_run, run_dir)
     before = run_files(run_dir)
     proc = subprocess.run(train_command(digits_root, run_dir, "--num_steps", "10", "--save_interval", "5", flag, value),
                           capture_output=True, text=True, env=subprocess_env())
