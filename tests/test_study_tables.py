@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from jointdiff.cli import main
 from test_report import read_table, write_json
