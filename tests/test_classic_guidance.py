@@ -120,7 +120,7 @@ def test_classic_guidance_needs_a_matching_classifier(trained_model, noised_clas
         assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("x*"))
     guided = tmp_path / "g.npz"
-    assert main(base[:3] + [str(guided)] + base[4:] + ["--guidance", "classifier", "--noised-classifier",
+    assert main(base[:4] + [str(guided)] + base[5:] + ["--guidance", "classifier", "--noised-classifier",
                                                        str(noised_classifier), "--steps", "2"]) == 0
     assert main(["score", "--samples", str(guided), "--model", str(trained_model), "--out",
                  str(tmp_path / "s.json")]) == 2

@@ -24,7 +24,7 @@ from jointdiff.cli import build_parser
 README = REPO / "README.md"
 # What a command run "in the repository" sees: a workspace with these linked in, so runs leave the checkout alone.
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "profiles", "envs", "report", "scripts", "Makefile",
-                  "requirements.txt", "pyproject.toml", "jointdiff")
+                  "requirements.txt", "requirements-no-deps.txt", "pyproject.toml", "jointdiff")
 # Flags of commands that read existing results instead of making them.
 FROM_RESULTS = ("--report", "--allowed-rules")
 
@@ -77,6 +77,8 @@ def check_snakemake(argv: list[str], tmp_path: Path, results: Path) -> None:
         assert "rule train" not in proc.stdout + proc.stderr
         return
     else:
+        if "conda" in argv and not shutil.which("conda"):
+            pytest.skip("conda is not installed: Snakemake's conda deployment cannot even dry-run")
         proc = run([*argv, "-n"], workspace(tmp_path))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
@@ -96,7 +98,7 @@ def check_jointdiff(argv: list[str], tmp_path: Path) -> None:
         return
     error = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(error) == 1, proc.stderr[-3000:]
-    assert "does not exist" in error[0] or "no such file" in error[0], error[0]
+    assert any(missing in error[0] for missing in ("does not exist", "no such file", "is not prepared")), error[0]
 
 
 @pytest.mark.slow
@@ -110,6 +112,12 @@ def test_readme_command(argv, tmp_path, request):
         check_snakemake(argv, tmp_path, results)
     elif argv[0] in ("jointdiff", "torchrun"):
         check_jointdiff(argv, tmp_path)
+    elif argv[0] == "generate-slurm-partition-config":  # the SLURM plugin's: it asks the cluster (sinfo)
+        assert shutil.which(argv[0]), f"{argv[0]} is not installed"
+        assert run([argv[0], "--help"], tmp_path).returncode == 0
+    elif argv[0] == "export":  # a variable the SLURM profile reads
+        name = argv[1].split("=")[0]
+        assert f"os.environ.get(\"{name}\"" in (REPO / "profiles" / "slurm" / "config.yaml").read_text(), name
     else:
         pytest.fail(f"no check for the README command {shlex.join(argv)!r}: add one to {Path(__file__).name}")
 
