@@ -79,9 +79,10 @@ def runtime_minutes(value):
     return int(minutes)
 
 
-def _experiment_resources(path):
-    """The `resources:` block of an experiment file with its defaults; WorkflowError naming the file and key."""
-    block = yaml.safe_load(path.read_text()).get("resources") or {}
+def _experiment_resources(path, meta):
+    """The `resources:` block of an experiment file (parsed: `meta`) with its defaults; WorkflowError naming the
+    file and key."""
+    block = meta.get("resources") or {}
     if not isinstance(block, dict):
         raise WorkflowError(f"{path}: resources must be a mapping of {', '.join(DEFAULT_RESOURCES)}")
     for key in block:
@@ -126,7 +127,7 @@ def _load_experiment(name):
     if not isinstance(outputs, list) or not set(outputs) <= set(OUTPUT_GROUPS):
         raise WorkflowError(f"experiment {name!r}: {path}: outputs must be a list of {', '.join(OUTPUT_GROUPS)}, "
                             f"got {outputs!r}")
-    return Experiment(cfg, _experiment_resources(path), set(outputs), noised)
+    return Experiment(cfg, _experiment_resources(path, meta), set(outputs), noised)
 
 
 EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
