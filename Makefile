@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORES  ?= all
+# The test suite on TEST_WORKERS processes (pytest-xdist); tests/conftest.py keeps tests that share a fixture together.
+TEST_WORKERS ?= 2
+PARALLEL = --numprocesses $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 .PHONY: setup test test-fast demo lint report-html clean-demo
 
@@ -18,10 +21,10 @@ $(VENV)/.installed: requirements.txt requirements-no-deps.txt pyproject.toml
 	touch $@
 
 test: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PARALLEL)
 
 test-fast: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not slow and not workflow and not slurm"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PARALLEL) -m "not slow and not workflow and not slurm"
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: jointdiff, torchrun, snakemake
@@ -23,11 +24,61 @@ TINY_FLAGS = ["--dataset", "digits", "--num_channels", "32", "--num_res_blocks",
               "--num_workers", "0", "--plot_interval", "0", "--checkpoint_minutes", "0"]
 
 
+def thread_share(threads: int) -> int:
+    """At most this worker's share of the CPU cores: a 2-thread OpenMP job next to another worker's job runs many
+    times slower than a 1-thread one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, min(threads, (os.cpu_count() or 1) // workers))
+
+
+if "PYTEST_XDIST_WORKER" in os.environ:  # set before torch and numpy start their thread pools in this worker
+    os.environ["OMP_NUM_THREADS"] = str(thread_share(os.cpu_count() or 1))
+
+
+# Parallel runs (`make test`: pytest-xdist, --dist loadscope) keep a module on one worker, so that its module fixtures
+# are built once. Modules that share an expensive session resource go to one worker together, so that it is built
+# once; the SLURM tests also share one cluster whose pre-emption tests need the whole node. These groups are handed
+# out first: they are the longest. A module using one of these fixtures must be listed here (checked at collection).
+SHARED_RESOURCE_GROUPS = {
+    "slurm_cluster": ("slurm", {"test_slurm_cluster.py", "test_slurm_workflow.py"}),
+    "tiny_workflow_results": ("tiny_workflow", {"test_readme.py", "test_workflow.py"}),
+    "trained_model": ("trained_model", {"test_accuracy_command.py", "test_classic_guidance.py", "test_probe.py",
+                                        "test_sampling.py"}),
+}
+GROUP_ORDER = [group for group, _ in SHARED_RESOURCE_GROUPS.values()]
+
+
+def module_group(nodeid: str) -> str:
+    """The worker group of a test: its shared-resource group, or else its module."""
+    module = nodeid.split("::")[0]
+    return next((group for group, modules in SHARED_RESOURCE_GROUPS.values() if Path(module).name in modules),
+                module)
+
+
+class SharedResourceScheduling(LoadScopeScheduling):
+    """pytest-xdist's loadscope with the shared-resource groups as scopes."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return module_group(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    return SharedResourceScheduling(config, log) if config.getvalue("dist") == "loadscope" else None
+
+
 def pytest_collection_modifyitems(items):
-    """Tests that need the trained model (a minute of training) are slow: `make test-fast` leaves them out."""
+    """Tests that need the trained model (a minute of training) are slow: `make test-fast` leaves them out. Every
+    user of a shared resource is in its group; the groups come first."""
     for item in items:
-        if "trained_model" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "trained_model" in fixtures:
             item.add_marker(pytest.mark.slow)
+        for fixture, (group, modules) in SHARED_RESOURCE_GROUPS.items():
+            if fixture in fixtures and module_group(item.nodeid) != group:
+                raise pytest.UsageError(f"{item.nodeid} uses {fixture}: add its module to SHARED_RESOURCE_GROUPS "
+                                        f"in {Path(__file__).name}")
+    items.sort(key=lambda item: GROUP_ORDER.index(group) if (group := module_group(item.nodeid)) in GROUP_ORDER
+               else len(GROUP_ORDER))
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +93,7 @@ def subprocess_env(threads: int = 1) -> dict[str, str]:
     """Environment for child processes: the venv first on PATH, few threads (2 cores shared by the suite)."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["OMP_NUM_THREADS"] = str(threads)
+    env["OMP_NUM_THREADS"] = str(thread_share(threads))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -36,38 +35,6 @@ def test_cluster_is_up_with_the_default_config_path(slurm_cluster: SlurmCluster)
     config = run(["scontrol", "show", "config"]).stdout
     assert re.search(r"^SLURM_CONF\s*=\s*/etc/slurm/slurm.conf$", config, re.M)
     assert run(["sinfo", "-h", "-p", "debug", "-o", "%a"]).stdout.strip() == "up"
-
-
-def test_snakemake_runs_each_rule_as_a_slurm_job(slurm_cluster: SlurmCluster, tmp_path: Path):
-    (tmp_path / "Snakefile").write_text(textwrap.dedent("""\
-        rule all:
-            input: "b.txt"
-
-        # $SLURM_JOB_ID is unset outside SLURM, and the shell runs with `set -u`.
-        rule a:
-            output: "a.txt"
-            shell: "echo $SLURM_JOB_ID > {output}"
-
-        rule b:
-            input: "a.txt"
-            output: "b.txt"
-            shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
-        """))
-
-    proc = slurm_cluster.snakemake(tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    (job_a,) = (tmp_path / "a.txt").read_text().split()
-    copied_a, job_b = (tmp_path / "b.txt").read_text().split()
-    assert copied_a == job_a and job_a.isdigit() and job_b.isdigit() and job_a != job_b
-    for job_id, rule in ((job_a, "a"), (job_b, "b")):
-        # Snakemake logged the submission, slurmctld knows the job by our rule, and it finished there.
-        assert f"submitted with SLURM jobid {job_id}" in proc.stdout + proc.stderr
-        info = slurm_cluster.job(job_id)
-        assert info["JobState"] == "COMPLETED"
-        assert info["Comment"] == f"rule_{rule}"
-        assert slurm_cluster.finished_state(job_id) == "COMPLETED"
-        assert (tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{job_id}.log").exists()
 
 
 def test_cancelled_job_resumes_from_its_checkpoint_when_resubmitted(
@@ -158,22 +125,6 @@ def _finish(proc: subprocess.Popen, workdir: Path) -> None:
     assert rc == 0, (workdir / "snakemake.out").read_text()
 
 
-def test_snakemake_retry_resumes_cancelled_training(slurm_cluster: SlurmCluster, tmp_path: Path):
-    # A walltime kill or a pre-emption without requeue ends the SLURM job as failed; Snakemake's
-    # retry resubmits it, and the new job resumes from the checkpoint.
-    proc, first = _start_training(slurm_cluster, tmp_path, "--retries", "1")
-    run(["scancel", first])
-    _finish(proc, tmp_path)
-
-    state = read_json(tmp_path / "model_final.json")
-    assert state["count"] == TARGET
-    (run1, run2) = state["runs"]
-    assert run1["job"] == first != run2["job"]
-    assert run2["start"] >= 4
-    assert slurm_cluster.finished_state(first) == "CANCELLED"
-    assert slurm_cluster.finished_state(run2["job"]) == "COMPLETED"
-
-
 def test_snakemake_waits_while_slurm_requeues_preempted_training(
     slurm_cluster: SlurmCluster, tmp_path: Path
 ):
@@ -218,55 +169,3 @@ def test_rerun_after_interrupting_snakemake_resumes_training(slurm_cluster: Slur
     (run1, run2) = state["runs"]
     assert run1["job"] == first != run2["job"]
     assert run2["start"] >= 4
-
-
-RANKS_SCRIPT = """\
-import os
-
-import torch
-import torch.distributed as dist
-
-dist.init_process_group("gloo")
-total = torch.ones(1)
-dist.all_reduce(total)
-line = (f"{dist.get_rank()} {dist.get_world_size()} {int(total.item())} {os.environ['GROUP_RANK']} "
-        f"{os.environ['SLURM_NODEID']}\\n")
-with open("ranks.txt", "a") as out:  # one appending write per rank: lines cannot interleave as on a shared stdout
-    out.write(line)
-dist.destroy_process_group()
-"""
-
-# The multi-node recipe of profiles/slurm/README.md: MPI mode (the job step does not wrap the command
-# in `srun -n1`), one task per node, one torchrun per task. The job step strips SLURM_* variables
-# except the job id from the rule's environment, so node list and node count are read inside the
-# srun'd tasks, where srun sets them again.
-MULTI_NODE_WORKFLOW = """\
-rule train:
-    output: "ranks.txt"
-    resources:
-        slurm_partition="multi", mpi="srun", nodes=2, tasks=2, tasks_per_gpu=0, runtime=10
-    shell:
-        "{{resources.mpi}} --nodes={{resources.nodes}} --ntasks-per-node=1 bash -c '"
-        "MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1); "
-        "{python} -m torch.distributed.run --nnodes=$SLURM_NNODES --nproc-per-node=2 "
-        "--rdzv-id=$SLURM_JOB_ID --rdzv-backend=c10d "
-        "--rdzv-endpoint=$MASTER_ADDR:$((20000 + SLURM_JOB_ID % 20000)) ranks.py'"
-"""
-
-
-def test_multi_node_torchrun_one_task_per_node(slurm_cluster: SlurmCluster, tmp_path: Path):
-    pytest.importorskip("torch")
-    (tmp_path / "ranks.py").write_text(RANKS_SCRIPT)
-    (tmp_path / "Snakefile").write_text(MULTI_NODE_WORKFLOW.format(python=sys.executable))
-
-    proc = slurm_cluster.snakemake(tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    rows = sorted(tuple(map(int, line.split())) for line in (tmp_path / "ranks.txt").read_text().splitlines())
-    # 2 nodes x 2 workers = world of 4, and the all-reduce summed one from each.
-    assert [r[0] for r in rows] == [0, 1, 2, 3]
-    assert all(r[1] == 4 and r[2] == 4 for r in rows)
-    # Each SLURM node ran 2 workers of one torchrun agent. (The c10d rendezvous numbers the agents in
-    # arrival order, so torchrun's node rank need not equal SLURM's node index.)
-    assert sorted(r[4] for r in rows) == [0, 0, 1, 1]
-    assert len({(r[3], r[4]) for r in rows}) == 2

@@ -15,8 +15,6 @@ from slurm_cluster import SlurmCluster, run, slurm_cluster, wait_for  # noqa: F4
 from workflow_helpers import TINY_EXPERIMENT, tiny_workflow
 
 
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path, digits_root):  # noqa: F811
@@ -34,6 +32,8 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     assert not rules & {"table_fid", "figure_samples"}  # report rules stay local
     for job_id, rule in submitted.items():
         assert slurm_cluster.finished_state(job_id) == "COMPLETED", (job_id, rule)
+        assert slurm_cluster.job(job_id)["Comment"] == f"rule_{rule}"  # slurmctld knows the job by its rule
+        assert (tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{job_id}.log").exists()
 
     # The outputs are the workflow's, with the numbers in the tables taken from the metric files.
     accuracy = json.loads((tmp_path / "results" / "tiny" / "metrics" / "accuracy.json").read_text())
