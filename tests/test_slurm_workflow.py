@@ -25,15 +25,17 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     assert proc.returncode == 0, output[-5000:]
 
     # Every non-local job went through sbatch, ran to completion on the cluster, and left its SLURM log.
-    submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*?/rule_(\w+)/", output))
-    rules = set(submitted.values())
+    submitted = {job_id: (rule, tmp_path / log) for job_id, log, rule in re.findall(
+        r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S*?/rule_(\w+)/\S*?\.log)\)", output)}
+    rules = {rule for rule, _ in submitted.values()}
     assert {"train", "sample_unconditional", "sample_guided", "accuracy", "fid_standard", "counterfactual",
             "guided_score", "independent_classifier"} <= rules, rules
     assert not rules & {"table_fid", "figure_samples"}  # report rules stay local
-    for job_id, rule in submitted.items():
+    for job_id, (rule, log) in submitted.items():
         assert slurm_cluster.finished_state(job_id) == "COMPLETED", (job_id, rule)
-        assert slurm_cluster.job(job_id)["Comment"] == f"rule_{rule}"  # slurmctld knows the job by its rule
-        assert (tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{job_id}.log").exists()
+        # slurmctld knows the job by its rule (and wildcards: rule_train_wildcards_tiny)
+        assert slurm_cluster.job(job_id)["Comment"].split("_wildcards_")[0] == f"rule_{rule}"
+        assert log.is_file() and log.name == f"{job_id}.log"
 
     # The outputs are the workflow's, with the numbers in the tables taken from the metric files.
     accuracy = json.loads((tmp_path / "results" / "tiny" / "metrics" / "accuracy.json").read_text())
