@@ -32,6 +32,8 @@ def test_semi_supervised_rows_pair_joint_and_classifier_only_per_share(tmp_path)
     assert one["joint experiment"] == "d1" and one["classifier only experiment"] == "d1c"
     assert ten["classifier only EMA (%)"] == "not run" and ten["joint - classifier only, EMA (pp)"] == "n/a"
     assert str(files[0]) in one["source"] and str(files[1]) in one["source"]
+    header = (tmp_path / "tables" / "semi_supervised.md").read_text().splitlines()[0]
+    assert "| joint raw (%) | joint EMA (%) | classifier only raw (%) | classifier only EMA (%) |" in header
 
 
 def test_domain_adaptation_reads_the_same_files(tmp_path):
