@@ -65,8 +65,7 @@ def joint_vs_classifier_only_table(inputs: Sequence[Path]) -> ReportTable:
                if o in runs else NOT_RUN for o in OBJECTIVES},
             "source": "; ".join(str(runs[o][0]) for o in OBJECTIVES if o in runs),
         })
-    # Raw beside EMA: the authors evaluated raw weights, and the EMA's BatchNorm statistics are the raw weights'
-    # (see update_ema), which fit the averaged weights badly while a label-scarce head still moves fast.
+    # Raw beside EMA: the authors evaluated raw weights, and a label-scarce head's two differ by tens of points.
     return report_table(rows, ("dataset", "label share (%)", "test images", "joint raw (%)", "joint EMA (%)",
                                "classifier only raw (%)", "classifier only EMA (%)",
                                "joint - classifier only, EMA (pp)"))

@@ -26,7 +26,7 @@ def update_ema(ema: nn.Module, model: nn.Module, rate: float) -> None:
 
     The statistics are averaged like the weights they normalise: copied from the live model, they fit the
     averaged head badly while it still moves fast (digits with 10% of the labels: EMA test accuracy 52% with
-    copied statistics, 93% with averaged ones, raw 84%). Integer buffers (BatchNorm's batch count) are copied.
+    copied statistics, 92.5% with averaged ones, raw 84%). Integer buffers (BatchNorm's batch count) are copied.
     """
     ema_params = list(ema.parameters())
     params = [p.detach() for p in model.parameters()]
