@@ -17,6 +17,7 @@ from jointdiff.errors import UserError
 # command name -> help; the module is jointdiff.commands.<name with - as _>. In pipeline order.
 COMMANDS = {
     "experiments": "List the experiments of this checkout: dataset, steps, GPUs, paper run or ours.",
+    "launch": "Run a command as a workflow job: on GPUs of its own (held while it runs), one process per GPU.",
     "prepare": "Download or verify a dataset and write its manifest.",
     "summary": "Print the UNet's and the joint head's sizes for an experiment config.",
     "train": "Train a joint diffusion model (resumes by itself; run under torchrun for several processes).",

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from jointdiff.atomic import exclusive_lock
 from jointdiff.choices import DEVICES
 from jointdiff.errors import ConfigError, UserError
+from jointdiff.jobs.gpus import JOB_GPUS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,21 @@ def resolve_device(name: str, index: int = -1) -> torch.device:
     if not use_cuda:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU")
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU "
+                          f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+    check_job_gpus(torch.cuda.device_count())
     if index >= torch.cuda.device_count():
         raise ConfigError(f"GPU {index} was asked for, but only {torch.cuda.device_count()} are visible")
     return torch.device("cuda", index) if index >= 0 else torch.device("cuda")
+
+
+def check_job_gpus(visible: int, environ=os.environ) -> None:
+    """A workflow job (`jointdiff launch`) must see exactly the GPUs it holds: fail before spending them on a wrong
+    run (a scheduler whose job step hides some, a CUDA_VISIBLE_DEVICES naming a GPU that is not there)."""
+    held = environ.get(JOB_GPUS_ENV)
+    if held is not None and int(held) != visible:
+        raise ConfigError(f"this job holds {held} GPU(s) (CUDA_VISIBLE_DEVICES="
+                          f"{environ.get('CUDA_VISIBLE_DEVICES', 'unset')}) but torch sees {visible}")
 
 
 def init_distributed(device: str = "auto", gpu_id: int = -1) -> DistInfo:

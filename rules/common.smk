@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 from collections import namedtuple
+from types import SimpleNamespace
 from pathlib import Path
 
 import yaml
@@ -178,11 +179,6 @@ def exp_resources(wildcards):
 
 def exp_gpus(wildcards):
     return int(exp_resources(wildcards)["gpus"])
-
-
-def exp_processes(wildcards):
-    """torchrun processes per node: one per GPU, or config train.cpu_processes on CPU."""
-    return exp_gpus(wildcards) or config["train"]["cpu_processes"]
 
 
 def exp_runtime_minutes(wildcards, key="runtime"):
@@ -386,8 +382,34 @@ def all_figures():
     return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
-def sample_launcher(wildcards):
-    return f"torchrun --standalone --nnodes=1 --nproc-per-node={max(exp_gpus(wildcards), 1)} -m jointdiff"
+def one_gpu(wildcards):
+    """What a single-process job of an experiment asks for: its one GPU, or none on a CPU experiment."""
+    return min(exp_gpus(wildcards), 1)
+
+
+def dataset_gpu(wildcards):
+    """A per-dataset job (FID floor, independent classifier) runs on a GPU when any experiment on the dataset does."""
+    return max([one_gpu(SimpleNamespace(experiment=e)) for e in EXPERIMENTS
+                if EXPERIMENT_CONFIGS[e].cfg.dataset == wildcards.dataset] or [0])
+
+
+def dataset_device(wildcards):
+    return "cuda" if dataset_gpu(wildcards) else "cpu"
+
+
+def launcher(asks=one_gpu, torchrun=False, cpu_processes=1, multinode=False):
+    """A params function: the `jointdiff launch` prefix of a job's command. The job runs on GPUs of its own
+    (resources.gpu of them: what `asks` gives, or fewer under a --resources gpu=N cap), one process per GPU under
+    torchrun, or `cpu_processes` without GPUs; its log names the GPUs. A multi-node job gets its GPUs per node
+    through SLURM's gres (its resources.gpu is 0) and runs one launch per node."""
+
+    def prefix(wildcards, resources, threads):
+        gpus = asks(wildcards) if multinode else resources.gpu
+        flags = f"--gpus {gpus} --experiment-gpus {asks(wildcards)} --cpu-processes {cpu_processes} --threads {threads}"
+        flags += (" --torchrun" if torchrun else "") + (f" --nodes {exp_nodes(wildcards)}" if multinode else "")
+        return f"python -m jointdiff launch {flags} --"
+
+    return prefix
 
 
 def guided_sample_count(wildcards):

@@ -10,18 +10,19 @@ rule accuracy:
     log:
         f"logs/evaluate/{{experiment}}/accuracy.log",
     params:
+        launch=launcher(),
         dataroot=DATAROOT,
         noise_levels=",".join(str(x) for x in config["evaluation"]["accuracy_noise_levels"]),
         head_t=config["evaluation"]["accuracy_head_t"],
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff accuracy --model {input.model:q} --dataroot {params.dataroot:q} "
+        "{params.launch} accuracy --model {input.model:q} --dataroot {params.dataroot:q} "
         "--noise-fractions {params.noise_levels} --head-t {params.head_t} --device {params.device} "
         "--out {output.metrics:q} > {log:q} 2>&1"
 
@@ -37,6 +38,7 @@ rule fid_standard:
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
     params:
+        launch=launcher(),
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
         split=config["evaluation"]["fid_split"],
@@ -46,12 +48,12 @@ rule fid_standard:
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
         "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
@@ -65,18 +67,19 @@ rule fid_paper_protocol:
     log:
         f"logs/evaluate/{{experiment}}/fid_paper_raw.log",
     params:
+        launch=launcher(),
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
         smoke=fid_smoke_flags(),
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--protocol paper {params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -90,19 +93,23 @@ rule fid_floor:
     log:
         f"logs/evaluate/floor_{{dataset}}_{{protocol}}.log",
     params:
+        launch=launcher(dataset_gpu),
+        device=dataset_device,
         dataroot=lambda wc, input: dataroot_of(input.manifest),
         split=lambda wc: FLOOR_SPLIT[wc.protocol],
         real_count=floor_count,
         smoke=fid_smoke_flags(),
         metrics=",".join(config["evaluation"]["fid_metrics"]),
     threads: config["train"]["threads"]
+    resources:
+        gpu=dataset_gpu,
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --real-split {params.split} --real-count {params.real_count} "
+        "{params.launch} fid --real-split {params.split} --real-count {params.real_count} "
         "--save-real {output.images:q} --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
         "--protocol {wildcards.protocol} --metrics {params.metrics} --min-samples {params.real_count} {params.smoke} "
-        "--device cpu --out {output.metrics:q} > {log:q} 2>&1"
+        "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
 rule independent_classifier:
@@ -113,13 +120,17 @@ rule independent_classifier:
     log:
         f"logs/evaluate/independent_classifier_{{dataset}}.log",
     params:
+        launch=launcher(dataset_gpu),
+        device=dataset_device,
         dataroot=lambda wc, input: dataroot_of(input.manifest),
     threads: config["train"]["threads"]
+    resources:
+        gpu=dataset_gpu,
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
-        "--out {output.model:q} > {log:q} 2>&1"
+        "{params.launch} independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
+        "--device {params.device} --out {output.model:q} > {log:q} 2>&1"
 
 
 rule guided_score:
@@ -132,14 +143,15 @@ rule guided_score:
     log:
         f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
+        launch=launcher(),
         judge=lambda wc, input: f"--independent-classifier {shlex.quote(input.judge)}",
         device=exp_device,
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff score --samples {input.samples:q} --model {input.model:q} {params.judge} "
+        "{params.launch} score --samples {input.samples:q} --model {input.model:q} {params.judge} "
         "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -155,13 +167,14 @@ rule classic_score:
     log:
         f"logs/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
     params:
+        launch=launcher(),
         device=exp_device,
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff score --samples {input.samples:q} --model {input.model:q} --noised-classifier {input.classifier:q} "
+        "{params.launch} score --samples {input.samples:q} --model {input.model:q} --noised-classifier {input.classifier:q} "
         "--independent-classifier {input.judge:q} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -176,6 +189,7 @@ rule fid_guided:
     log:
         f"logs/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
     params:
+        launch=launcher(),
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
         split=config["evaluation"]["fid_split"],
@@ -185,12 +199,12 @@ rule fid_guided:
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
         "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
@@ -205,17 +219,18 @@ rule probe:
     log:
         f"logs/evaluate/{{experiment}}/probe_{{weights}}.log",
     params:
+        launch=launcher(),
         dataroot=DATAROOT,
         t_fractions=",".join(str(f) for f in config["probe"]["t_fractions"]),
         train_images=config["probe"]["train_images"],
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff probe --model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
+        "{params.launch} probe --model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
         "--t-fractions {params.t_fractions} --train-images {params.train_images} --device {params.device} "
         "--out {output.metrics:q} > {log:q} 2>&1"

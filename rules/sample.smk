@@ -14,7 +14,7 @@ rule sample_unconditional:
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.tsv"
     params:
-        launcher=sample_launcher,
+        launch=launcher(exp_gpus, torchrun=True),
         sampler=sampler_flags(),
         last_seed=lambda wc: int(wc.n) - 1,
         device=exp_device,
@@ -25,7 +25,7 @@ rule sample_unconditional:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
+        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
         "{params.sampler} --device {params.device} --out {output.samples:q} > {log:q} 2>&1"
 
 
@@ -40,7 +40,7 @@ rule sample_guided:
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.tsv"
     params:
-        launcher=sample_launcher,
+        launch=launcher(exp_gpus, torchrun=True),
         sampler=sampler_flags(),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
@@ -51,7 +51,7 @@ rule sample_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
         "--classes all --per-class {params.per_class} {params.sampler} --device {params.device} "
         "--out {output.samples:q} > {log:q} 2>&1"
 
@@ -70,7 +70,7 @@ rule sample_classic:
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.tsv"
     params:
-        launcher=sample_launcher,
+        launch=launcher(exp_gpus, torchrun=True),
         sampler=sampler_flags(classic=True),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
@@ -81,7 +81,7 @@ rule sample_classic:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launcher} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
         "--classes all --per-class {params.per_class} {params.sampler} --noised-classifier {input.classifier:q} "
         "--device {params.device} --out {output.samples:q} > {log:q} 2>&1"
 
@@ -96,6 +96,7 @@ rule counterfactual:
     log:
         f"logs/sample/{{experiment}}/counterfactual_{{weights}}.log",
     params:
+        launch=launcher(),
         sampler=sampler_flags(),
         num=config["sampling"]["counterfactual_images"],
         t_fraction=config["sampling"]["counterfactual_t_fraction"],
@@ -104,12 +105,12 @@ rule counterfactual:
         device=exp_device,
     threads: config["train"]["threads"]
     resources:
-        gpu=lambda wc: min(exp_gpus(wc), 1),
+        gpu=one_gpu,
         runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff counterfactual --model {input.model:q} --weights {wildcards.weights} --dataroot "
+        "{params.launch} counterfactual --model {input.model:q} --weights {wildcards.weights} --dataroot "
         "{params.dataroot:q} "
         "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
         "--device {params.device} --out {output.result:q} > {log:q} 2>&1"

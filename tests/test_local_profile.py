@@ -40,13 +40,27 @@ def test_otherwise_the_gpus_nvidia_smi_lists(monkeypatch, tmp_path):
     assert gpu_cap() == 2
 
 
-def test_jobs_ask_for_at_most_the_machines_gpus(tmp_path):
-    # cifar10 asks for 4 GPUs; on a 2-GPU machine its training runs on 2, and one-GPU jobs stay at 1.
+JOB = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?\bgpu=(\d+).*\nShell command: (.*)$", flags=re.M)
+
+
+def test_every_gpu_job_runs_through_the_launcher_on_its_allocation(tmp_path):
+    # cifar10 asks for 4 GPUs; on a 2-GPU machine its training and sampling run on 2, and one-GPU jobs stay at 1.
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"}
-    command = snakemake_command(tmp_path, REPO / "config" / "config.yaml", "-n", "--workflow-profile", str(PROFILE),
-                                "--config", "experiments=[cifar10]")
+    command = snakemake_command(tmp_path, REPO / "config" / "config.yaml", "-n", "-p", "--workflow-profile",
+                                str(PROFILE), "--config", "experiments=[cifar10]")
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    gpus = {m.group(1): int(m.group(2)) for m in
-            re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?\bgpu=(\d+)", proc.stdout, flags=re.M)}
-    assert gpus["train"] == gpus["sample_unconditional"] == 2 and gpus["fid_standard"] == 1
+    jobs = JOB.findall(proc.stdout)
+    gpu_jobs = {rule for rule, gpus, _ in jobs if int(gpus) > 0}
+    assert {"train", "sample_unconditional", "sample_guided", "fid_standard", "fid_floor", "accuracy", "guided_score",
+            "counterfactual", "independent_classifier"} <= gpu_jobs
+    for rule, gpus, shell in jobs:
+        launch = re.search(r"python -m jointdiff launch --gpus (\d+) (.*?) -- (\S+)", shell)
+        assert launch, f"{rule} does not run through jointdiff launch: {shell}"
+        assert launch.group(1) == gpus, f"{rule}: launched on {launch.group(1)} GPUs, allocated {gpus}"
+        torchrun = "--torchrun" in launch.group(2)
+        assert torchrun == (launch.group(3) in ("train", "sample")), rule
+        assert "--nproc-per-node" not in shell  # only the launcher decides the process count
+    assert {rule: int(gpus) for rule, gpus, _ in jobs if rule in ("train", "sample_unconditional", "fid_standard")} == {
+        "train": 2, "sample_unconditional": 2, "fid_standard": 1}
+    assert "--experiment-gpus 4" in next(shell for rule, _, shell in jobs if rule == "train")

@@ -45,8 +45,14 @@ def readme_commands() -> list[list[str]]:
 COMMANDS = readme_commands()
 
 
+ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")  # `VAR=value command ...`
+
+
 def run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=subprocess_env(), timeout=timeout)
+    """argv run in cwd, with the variables it starts with (`CUDA_VISIBLE_DEVICES=2,5 snakemake ...`) set."""
+    assignments = argv[:next(i for i, a in enumerate(argv) if not ASSIGNMENT.match(a))]
+    env = {**subprocess_env(), **dict(a.split("=", 1) for a in assignments)}
+    return subprocess.run(argv[len(assignments):], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def workspace(directory: Path) -> Path:
@@ -105,9 +111,12 @@ def check_jointdiff(argv: list[str], tmp_path: Path) -> None:
 @pytest.mark.workflow
 @pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c)[:70] for c in COMMANDS])
 def test_readme_command(argv, tmp_path, request):
+    program = next(a for a in argv if not ASSIGNMENT.match(a))
+    if program != argv[0]:
+        assert program == "snakemake", f"only snakemake commands set variables in the README: {shlex.join(argv)}"
     if argv[0] == "make":
         check_make(argv, tmp_path)
-    elif argv[0] == "snakemake":
+    elif program == "snakemake":
         results = request.getfixturevalue("tiny_workflow_results") if set(argv) & set(FROM_RESULTS) else None
         check_snakemake(argv, tmp_path, results)
     elif argv[0] in ("jointdiff", "torchrun"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 from jointdiff.choices import DEVICES
@@ -38,8 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="end this invocation after STEPS steps with a checkpoint (cluster time slices)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    g.add_argument("--expect-gpus", type=int, default=-1, metavar="N",
-                   help="fail at once unless exactly N GPUs are visible (the scheduler's allocation)")
     add_config_flags(p)
 
 
@@ -55,13 +52,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     run_dir = Path(args.run_dir)
 
-    if args.expect_gpus > 0:
-        import torch
-        visible = torch.cuda.device_count()
-        if visible != args.expect_gpus:
-            raise UserError(f"--expect-gpus {args.expect_gpus}: this job sees {visible} GPU(s) "
-                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
-                            "check the scheduler's GPU allocation before spending it on a wrong run")
     from jointdiff.data.manifest import read_manifest
     from jointdiff.train import RunPaths, TrainingPaused, training_loop
     manifest = read_manifest(cfg.dataset, cfg.dataroot)  # fails fast on a missing dataset

@@ -64,31 +64,32 @@ def _check_labels(labels: torch.Tensor, n: int, what: str) -> torch.Tensor:
 
 def train_independent_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 15, seed: int = 0,
                                num_classes: int | None = None, batch_size: int = 64, lr: float = 2e-3,
-                               width: int = 32) -> IndependentCNN:
-    """Train a IndependentCNN on uint8 `images` [N x C x H x W] with class `labels` [N]; CPU, seeded."""
+                               width: int = 32, device: torch.device | str = "cpu") -> IndependentCNN:
+    """Train a IndependentCNN on uint8 `images` [N x C x H x W] with class `labels` [N] on `device`, seeded (the
+    order and shifts on the CPU, so a GPU run sees the same batches)."""
     images = check_uint8_images(images, "independent classifier training images")
     labels = _check_labels(labels, len(images), "independent classifier training labels")
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = IndependentCNN(images.shape[1], num_classes, width)
+        model = IndependentCNN(images.shape[1], num_classes, width).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, epochs=epochs,
                                                     steps_per_epoch=-(-len(images) // batch_size))
-    x_all = from_uint8(images)
+    x_all, labels = from_uint8(images).to(device), labels.to(device)
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
         total = 0.0
-        for batch in order.split(batch_size):
+        for batch in order.to(device).split(batch_size):
             loss = F.cross_entropy(model(_random_shift(x_all[batch], generator)), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += loss.item() * len(batch)
-        log.debug("independent classifier epoch %d: loss %.4f", epoch + 1, total / len(images))
+            total += loss.detach() * len(batch)
+        log.debug("independent classifier epoch %d: loss %.4f", epoch + 1, float(total) / len(images))
     return model.eval()
 
 
@@ -100,7 +101,8 @@ def classify_images(model: IndependentCNN, images: torch.Tensor, batch_size: int
         raise UserError(f"images have {images.shape[1]} channels but the independent classifier was trained on "
                         f"{model.in_channels}")
     model.eval()
-    return torch.cat([model(from_uint8(chunk)).argmax(dim=1) for chunk in images.split(batch_size)])
+    device = next(model.parameters()).device
+    return torch.cat([model(from_uint8(chunk).to(device)).argmax(dim=1).cpu() for chunk in images.split(batch_size)])
 
 
 def target_accuracy(model: IndependentCNN, samples: torch.Tensor, target_labels: torch.Tensor) -> float:
