@@ -23,6 +23,7 @@ rule train:
         device=exp_device,
         device_is_cuda=lambda wc: int(exp_device(wc) == "cuda"),
         stop_after=config["train"]["stop_after_steps"],
+        trackers=tracker_flags(),
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
@@ -38,7 +39,7 @@ rule train:
         "exec {params.launcher} --nproc-per-node=$NPROC -m jointdiff train {params.flags} "
         "--run-dir {params.run_dir:q} --out {output.model:q} --device {params.device} "
         "--expect-gpus $(( {params.device_is_cuda} * NPROC )) "
-        "--stop-after-steps {params.stop_after} > {log:q} 2>&1"
+        "--stop-after-steps {params.stop_after} {params.trackers} > {log:q} 2>&1"
 
 
 # An experiment with `nodes: N` > 1 (SLURM only): the plugin's MPI mode (an `mpi` resource) runs the command in the
