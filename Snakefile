@@ -2,7 +2,8 @@
 #   snakemake --workflow-profile profiles/local            the paper's runs (config/config.yaml), on this
 #                                                          machine's cores and GPUs
 #   snakemake --cores all --configfile config/demo.yaml    the built-in digits demo, minutes on a CPU
-#   snakemake --cores 1 report_only --allowed-rules ...    tables and figures from existing results (README)
+#   jointdiff rebuild --configfile config/demo.yaml        every table and figure again from existing
+#                                                          results, no other job (rules/report.smk)
 # Data flows one way: data -> train -> sample -> evaluate -> report.
 
 from snakemake.utils import min_version

@@ -19,3 +19,7 @@ GUIDANCE_METHODS = ("representation", "x0", "input", CLASSIC_GUIDANCE)
 # The timestep feature the joint head reads on noised inputs: 0 (the only value a head trained on clean images
 # saw) or the true t.
 HEAD_T = ("zero", "t")
+# Experiment trackers of a training run (jointdiff/train/trackers.py), and how W&B reaches its server: online, or
+# offline (files in the run directory, uploaded later by `wandb sync`).
+TRACKERS = ("tensorboard", "wandb")
+WANDB_MODES = ("online", "offline")

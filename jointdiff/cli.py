@@ -30,6 +30,7 @@ COMMANDS = {
     "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
     "probe": "Linear probes of a frozen model's encoder: test accuracy per encoder block and timestep.",
     "report": "Tables and figures from metric files.",
+    "rebuild": "Every table and figure again from existing results, through the workflow, and no other job.",
 }
 
 

@@ -238,6 +238,15 @@ def fid_smoke_flags():
     return "--smoke" + (f" --reference-limit {e['fid_reference_limit']}" if e["fid_reference_limit"] else "")
 
 
+def tracker_flags():
+    """`jointdiff train` flags of the experiment trackers config train.trackers names (none: no flags)."""
+    t = config["train"]
+    if not t["trackers"]:
+        return ""
+    return " ".join(f"--tracker {name}" for name in t["trackers"]) + (
+        f" --wandb-mode {t['wandb_mode']} --wandb-project {shlex.quote(t['wandb_project'])}")
+
+
 def sampler_flags(classic=False):
     """The sampling settings of the workflow config as `jointdiff sample` flags; classic guidance (by a noised
     classifier) clips x0 as classic_guidance.clip_x0 says (the authors' classifier_sample.py: yes)."""

@@ -23,6 +23,7 @@ rule train:
         run_dir=run_dir,
         device=exp_device,
         stop_after=config["train"]["stop_after_steps"],
+        trackers=tracker_flags(),
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
@@ -32,7 +33,7 @@ rule train:
         "../envs/jointdiff.yaml"
     shell:
         "exec {params.srun} {params.launch} train {params.flags} --run-dir {params.run_dir:q} --out {output.model:q} "
-        "--device {params.device} --stop-after-steps {params.stop_after} > {log:q} 2>&1"
+        "--device {params.device} --stop-after-steps {params.stop_after} {params.trackers} > {log:q} 2>&1"
 
 
 # An experiment with `nodes: N` > 1 (SLURM only): the plugin's MPI mode (an `mpi` resource) runs the command in the

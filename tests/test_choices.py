@@ -20,6 +20,8 @@ def schema_enum(*path: str) -> tuple:
 
 def test_schema_enums_are_the_library_choices():
     assert schema_enum("sampling", "sampler") == choices.SAMPLERS
+    assert schema_enum("train", "trackers") == choices.TRACKERS
+    assert schema_enum("train", "wandb_mode") == choices.WANDB_MODES
     assert schema_enum("sampling", "variance") == choices.VARIANCES
     assert schema_enum("sampling", "head_t") == choices.HEAD_T
     assert schema_enum("sampling", "guidance") == choices.GUIDANCE_METHODS

@@ -11,7 +11,7 @@ import yaml
 
 from conftest import REPO
 from test_workflow import job_counts
-from workflow_helpers import run_snakemake
+from workflow_helpers import rebuild_and_compare, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -127,3 +127,4 @@ def test_demo_size_variants_run_end_to_end_and_tables_hold_their_numbers(tmp_pat
     assert [float(r["t = 0 T (%)"]) for r in probe if r["experiment"] == "digits_diffusion_only"] == [
         round(100 * row[0], 2) for row in plain["probe_accuracy"]]
     assert not (results / "digits_labels_1pct" / "samples").exists()  # outputs: [accuracy]
+    rebuild_and_compare(tmp_path)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -55,3 +58,27 @@ def run_snakemake(workdir: Path, config: Path, *extra: str, check: bool = True,
     if check:
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return proc
+
+
+def rebuild_and_compare(workdir: Path) -> None:
+    """`jointdiff rebuild` on a copy of a workflow's results in another directory, every file's time scrambled (as
+    a copy from a cluster leaves them): it remakes every table and figure, byte for byte (PDFs aside: they carry
+    their date), and runs no other job."""
+    copy = workdir.parent / f"{workdir.name}-copied"
+    shutil.copytree(workdir / "results", copy / "results")
+    shutil.copy(workdir / "config.yaml", copy / "config.yaml")
+    files = sorted(p for p in (copy / "results").rglob("*") if p.is_file())
+    for path in files:
+        os.utime(path, (t := random.Random(str(path)).uniform(1e9, 1.5e9), t))
+    made = sorted(p.relative_to(workdir) for d in ("tables", "figures") for p in (workdir / "results" / d).iterdir()
+                  if p.suffix != ".pdf")
+    proc = subprocess.run([str(BIN / "jointdiff"), "rebuild", "--configfile", "config.yaml"], cwd=copy,
+                          capture_output=True, text=True, env=subprocess_env(threads=1), timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    jobs = {line.split()[-1].rstrip(":") for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith(("rule ", "localrule "))}
+    report_rules = {line.split()[1].rstrip(":") for line in (REPO / "rules" / "report.smk").read_text().splitlines()
+                    if line.startswith("rule ")}
+    assert jobs <= report_rules and "report_only" in jobs, jobs
+    rebuilt = [p for p in made if (copy / p).stat().st_mtime > 1.6e9]
+    assert rebuilt == made and all((copy / p).read_bytes() == (workdir / p).read_bytes() for p in made)

@@ -33,6 +33,7 @@ from jointdiff.train.run_dir import RunPaths
 from jointdiff.train.state import build_state, resume_point
 from jointdiff.train.step import StepRunner
 from jointdiff.train.stopping import StopControl, TrainingPaused
+from jointdiff.train.trackers import TrackerSettings, open_trackers
 from jointdiff.train.validation import validate
 
 log = logging.getLogger(__name__)
@@ -40,23 +41,25 @@ log = logging.getLogger(__name__)
 
 def training_loop(cfg: ExperimentConfig, paths: RunPaths, *, device: str = "auto",
                   data_manifest: dict[str, Any] | None = None, progress: bool = True,
-                  log_interval: int = 0, stop_after_steps: int = 0) -> None:
+                  log_interval: int = 0, stop_after_steps: int = 0,
+                  trackers: TrackerSettings = TrackerSettings()) -> None:
     """Train (or resume) the run in `paths.run_dir`; write `paths.model_out` at the end.
 
     log_interval: steps between train_log.jsonl lines (0: validation_interval).
     stop_after_steps: end this invocation early after this many steps (cluster time slices); 0 = run to the end.
+    trackers: TensorBoard and/or W&B, which get what train_log.jsonl gets (trackers.py).
     Raises TrainingPaused when it ends early after a checkpoint, TrainingDiverged on a NaN/inf loss.
     """
     info = jd_dist.init_distributed(device, cfg.gpu_id)
     try:
         with jd_dist.main_rank_lock(paths.lock_file, f"run directory {paths.run_dir}", info):
-            _train(cfg, paths, info, data_manifest, progress, log_interval, stop_after_steps)
+            _train(cfg, paths, info, data_manifest, progress, log_interval, stop_after_steps, trackers)
     finally:
         jd_dist.cleanup()
 
 
 def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_manifest: dict[str, Any] | None,
-           progress: bool, log_interval: int, stop_after_steps: int) -> None:
+           progress: bool, log_interval: int, stop_after_steps: int, tracker_settings: TrackerSettings) -> None:
     # --- checks, numerics ---------------------------------------------------------------------------------------
     if info.device.type == "cpu" and not cfg.allow_cpu:
         raise ConfigError("this config sets allow_cpu False (a paper-scale run) but no GPU is visible")
@@ -86,6 +89,7 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
         log.info("resumed from %s at step %d", last_ckpt, state.step)
     elif info.is_main:
         log.info("starting a new run in %s", paths.run_dir)
+    trackers = open_trackers(tracker_settings, paths.run_dir, cfg.to_dict(), state.step, info.is_main)
 
     def checkpoint() -> Path | None:
         totals.check_finite(last_ckpt)
@@ -125,11 +129,14 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
                                        cfg.multi_label_classifier))
             if info.is_main:
                 append_record(paths.log_file, record)
+                trackers.log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", **{k: f"{v:.3f}" for k, v in record.items()
                                                                  if k.startswith("acc_")})
             interval_start, steps_since_log = time.monotonic(), 0
         if info.is_main and cfg.plot_interval and step % cfg.plot_interval == 0:
-            save_progress_grid(state.ema, diffusion, cfg, paths.grid_dir / f"step-{step:09d}.png", info.device)
+            grid = paths.grid_dir / f"step-{step:09d}.png"
+            save_progress_grid(state.ema, diffusion, cfg, grid, info.device)
+            trackers.image("progress", grid, step)
         stop_now, timer_due = stops.poll(step, steps_this_run)
         if step < cfg.num_steps and (step % cfg.save_interval == 0 or timer_due or stop_now):
             last_ckpt = checkpoint()
@@ -143,8 +150,9 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
     if info.is_main:
         final = validate(state, data.valid_set, torch.arange(len(data.valid_set)), info.device,
                          cfg.multi_label_classifier)
-        append_record(paths.log_file, {"step": state.step, "final": True, **{f"{k}_full": v for k, v in final.items()},
-                                       "time": time.time()})
+        record = {"step": state.step, "final": True, **{f"{k}_full": v for k, v in final.items()}, "time": time.time()}
+        append_record(paths.log_file, record)
+        trackers.log(record)
         atomic_torch_save({"model": state.model.state_dict(), "ema": state.ema.state_dict(), "config": cfg.to_dict(),
                            "step": state.step, "data_manifest": data_manifest, "final_validation": final},
                           paths.model_out)
@@ -152,4 +160,5 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
         if not cfg.skip_save:
             save_checkpoint(state.to_dict(cfg, info.world_size, data_manifest), paths.ckpt_dir, state.step,
                             cfg.keep_checkpoints)
+    trackers.close()
     jd_dist.barrier()
