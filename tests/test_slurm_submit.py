@@ -223,7 +223,7 @@ def test_every_job_asking_for_a_gpu_is_submitted_to_the_gpu_partition_as_one_tas
             assert partition == "cpu" and not any(x.startswith(("--gpus", "--gres")) for x in f), (job.name, f)
     # Every rule of the workflow that runs a model asks for a GPU, the scoring of guided samples included.
     assert gpu_rules == {"train", "sample_unconditional", "sample_guided", "counterfactual", "accuracy",
-                         "fid_standard", "fid_paper_protocol", "guided_score"}
+                         "fid_standard", "fid_paper_protocol", "guided_score", "fid_floor", "independent_classifier"}
     # The GPU-less test cluster's profile takes the GPUs away from exactly these rules.
     with open(REPO / "profiles" / "slurm-test" / "config.yaml") as f:
         test_profile = dict(ProfileConfigFileParser().parse(f))
