@@ -29,6 +29,7 @@ COMMANDS = {
     "score": "Target-class accuracy of guided samples (own head and independent classifier).",
     "fid": "FID / precision / recall / KID of samples against a dataset split (torch-fidelity).",
     "probe": "Linear probes of a frozen model's encoder: test accuracy per encoder block and timestep.",
+    "track-metrics": "Attach an experiment's final metrics to its training's TensorBoard / W&B run.",
     "report": "Tables and figures from metric files.",
     "rebuild": "Every table and figure again from existing results, through the workflow, and no other job.",
 }

@@ -17,8 +17,9 @@ import json
 import logging
 from pathlib import Path
 
-from jointdiff.choices import DEVICES, TRACKERS, WANDB_MODES
+from jointdiff.choices import DEVICES
 from jointdiff.commands.experiment_options import add_config_flags, flags_from_args
+from jointdiff.commands.tracker_options import add_tracker_flags, tracker_settings
 from jointdiff.config import load_config
 from jointdiff.errors import UserError
 
@@ -36,11 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stop-after-steps", type=int, default=0, metavar="STEPS",
                    help="end this invocation after STEPS steps with a checkpoint (cluster time slices)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--tracker", action="append", choices=TRACKERS, default=[],
-                   help="also log to this experiment tracker (repeat for both); none by default")
-    g.add_argument("--wandb-mode", choices=WANDB_MODES, default="online",
-                   help="W&B online, or offline (no internet; upload later: wandb sync RUN_DIR/wandb/offline-run-*)")
-    g.add_argument("--wandb-project", default="jointdiff", metavar="NAME", help="the W&B project (default: jointdiff)")
+    add_tracker_flags(g)
     g.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     add_config_flags(p)
 
@@ -59,13 +56,12 @@ def run(args: argparse.Namespace) -> int:
 
     from jointdiff.data.manifest import read_manifest
     from jointdiff.train import RunPaths, TrainingPaused, training_loop
-    from jointdiff.train.trackers import TrackerSettings
     manifest = read_manifest(cfg.dataset, cfg.dataroot)  # fails fast on a missing dataset
     try:
         training_loop(cfg, RunPaths(run_dir, Path(args.out)), device=args.device, data_manifest=manifest,
                       progress=not args.no_progress, log_interval=args.log_interval,
                       stop_after_steps=args.stop_after_steps,
-                      trackers=TrackerSettings(tuple(dict.fromkeys(args.tracker)), args.wandb_mode, args.wandb_project))
+                      trackers=tracker_settings(args))
     except TrainingPaused as stop:
         log.warning("%s", stop)
         return 3

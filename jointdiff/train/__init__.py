@@ -3,12 +3,14 @@
 `loop.py` orders the parts of a run; `step.py` is one optimizer step over `joint_loss.py` (with the classifier's
 `augment.py`), fed by `batches.py` and `data.py`; `state.py` holds what a restart needs, written by
 `checkpoint.py`; `ema.py`, `crossrank_batchnorm.py`, `records.py`, `validation.py`, `stopping.py` and
-`progress_grid.py` do one job each; `noised_classifier.py` trains classic guidance's separate classifier. Code
-outside this package uses only the names below.
+`progress_grid.py` do one job each; `trackers.py` sends the run to TensorBoard and W&B, and `final_metrics.py`
+adds the experiment's final metrics to that tracker run; `noised_classifier.py` trains classic guidance's separate
+classifier. Code outside this package uses only the names below.
 """
 
 from jointdiff.train.augment import build_augmentation
 from jointdiff.train.ema import make_ema, update_ema
+from jointdiff.train.final_metrics import track_metrics
 from jointdiff.train.loop import training_loop
 from jointdiff.train.noised_classifier import train_noised_classifier
 from jointdiff.train.records import TrainingDiverged
@@ -16,6 +18,7 @@ from jointdiff.train.run_dir import RunPaths
 from jointdiff.train.state import build_optimizer
 from jointdiff.train.step import TrainStep
 from jointdiff.train.stopping import TrainingPaused
+from jointdiff.train.trackers import TrackerSettings
 
-__all__ = ["RunPaths", "TrainStep", "TrainingDiverged", "TrainingPaused", "build_augmentation", "build_optimizer",
-           "make_ema", "update_ema", "training_loop", "train_noised_classifier"]
+__all__ = ["RunPaths", "TrackerSettings", "TrainStep", "TrainingDiverged", "TrainingPaused", "build_augmentation",
+           "build_optimizer", "make_ema", "update_ema", "track_metrics", "training_loop", "train_noised_classifier"]
