@@ -30,3 +30,4 @@ rule all:
     input:
         all_tables(),
         all_figures(),
+        all_tracked_metrics(),

@@ -372,6 +372,29 @@ def conditional_generation_files():
             for prefix in ("", "fid_")]
 
 
+def tracked_metric_files(wildcards):
+    """The final metric files of an experiment that its training's tracker run gets, of those the tables read (so
+    tracking adds no metric job): accuracy, each FID, each guided set's score (by both judges) and, when classic
+    guidance is compared, each guided set's FID."""
+    e, name = config["evaluation"], wildcards.experiment
+    files = [f"{RESULTS}/{name}/metrics/accuracy.json"] if name in CLASSIFIER_EXPERIMENTS else []
+    if name in GENERATIVE_EXPERIMENTS:
+        files += [f"{RESULTS}/{name}/metrics/fid_standard_{w}.json" for w in e["fid_weights"]]
+        files += [f"{RESULTS}/{name}/metrics/fid_paper_raw.json"] if e["paper_fid"] else []
+    files += [f"{RESULTS}/{name}/metrics/guided_ema_alpha{a}.json" for a in ALPHAS if name in GUIDED_EXPERIMENTS]
+    if CLASSIC_EXPERIMENTS:
+        files += [f for f in conditional_generation_files() if f.startswith(f"{RESULTS}/{name}/metrics/")]
+    return list(dict.fromkeys(files))
+
+
+def all_tracked_metrics():
+    """With train.trackers on: each experiment's record of the final metrics sent to its tracker run."""
+    if not config["train"]["trackers"]:
+        return []
+    return [f"{RESULTS}/{e}/metrics/tracked.json" for e in EXPERIMENTS
+            if tracked_metric_files(SimpleNamespace(experiment=e))]
+
+
 def all_tables():
     tables = (["fid"] if GENERATIVE_EXPERIMENTS else []) + (["accuracy"] if CLASSIFIER_EXPERIMENTS else [])
     tables += ["guidance"] if GUIDED_EXPERIMENTS else []
@@ -445,3 +468,22 @@ def component_manifests(wildcards):
 def independent_classifier_input(wildcards):
     """Every guided score has two judges: the model's own head and this classifier of the real images."""
     return f"{RESULTS}/independent_classifiers/{exp_cfg(wildcards).dataset}.pt"
+
+
+def existing_reports(wildcards):
+    """Each table and figure of `all` whose inputs exist, as the report rule making it names them; a warning names
+    those skipped (report_only, for `jointdiff rebuild`)."""
+    from snakemake.logging import logger
+    from jointdiff.commands.rebuild import report_rules
+    makers = [workflow.get_rule(name) for name in report_rules(Path(workflow.basedir))]
+    wanted, skipped = [], {}
+    for path in all_tables() + all_figures():
+        maker = next(r for r in makers if r.is_producer(path))
+        missing = [f for f in maker.expand_input(maker.get_wildcards(path))[0] if not os.path.exists(f)]
+        if missing:
+            skipped.setdefault(os.path.splitext(path)[0], missing)
+        else:
+            wanted.append(path)
+    for name, missing in skipped.items():
+        logger.warning(f"skipped {name}.*: {len(missing)} of its inputs are missing, such as {missing[0]}")
+    return wanted

@@ -234,3 +234,28 @@ rule probe:
         "{params.launch} probe --model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
         "--t-fractions {params.t_fractions} --train-images {params.train_images} --device {params.device} "
         "--out {output.metrics:q} > {log:q} 2>&1"
+
+
+# An experiment's final metrics on its training's tracker run (config train.trackers): the summary of the same W&B
+# run, TensorBoard scalars at the last step in the same log directory. tracked.json lists what was sent, so they are
+# sent once. A local rule: on a cluster the submitting host is the one likely to reach W&B's server.
+localrules:
+    track_metrics,
+
+
+rule track_metrics:
+    input:
+        model=rules.train.output.model,
+        metrics=tracked_metric_files,
+    output:
+        sent=f"{RESULTS}/{{experiment}}/metrics/tracked.json",
+    log:
+        f"logs/evaluate/{{experiment}}/track_metrics.log",
+    params:
+        run_dir=run_dir,
+        trackers=tracker_flags(),
+    conda:
+        "../envs/jointdiff.yaml"
+    shell:
+        "python -m jointdiff track-metrics --run-dir {params.run_dir:q} --metrics {input.metrics:q} "
+        "{params.trackers} --out {output.sent:q} > {log:q} 2>&1"

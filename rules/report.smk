@@ -250,24 +250,8 @@ rule figure_probe:
 
 
 # ---- every table and figure again from existing results: `jointdiff rebuild` --------------------------------------
-# Run with only this file's rules allowed, report_only asks for each table and figure of `all` whose inputs exist,
-# as the rule making it names them, and says which it skips.
-def existing_reports(wildcards):
-    from snakemake.logging import logger
-    from jointdiff.commands.rebuild import report_rules
-    makers = [workflow.get_rule(name) for name in report_rules(Path(workflow.basedir))]
-    wanted, skipped = [], {}
-    for path in all_tables() + all_figures():
-        maker = next(r for r in makers if r.is_producer(path))
-        missing = [f for f in maker.expand_input(maker.get_wildcards(path))[0] if not os.path.exists(f)]
-        if missing:
-            skipped.setdefault(os.path.splitext(path)[0], missing)
-        else:
-            wanted.append(path)
-    for name, missing in skipped.items():
-        logger.warning(f"skipped {name}.*: {len(missing)} of its inputs are missing, such as {missing[0]}")
-    return wanted
-
+# Run with only this file's rules allowed, report_only asks for each table and figure of `all` whose inputs exist
+# (existing_reports in common.smk).
 localrules:
     report_only,
 
