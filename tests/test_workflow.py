@@ -10,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,26 @@ def test_nested_config_overrides_on_the_command_line_are_typed(tmp_path, digits_
     assert "uncond_ema_n7.npz" in proc.stdout and "--clip-x0" in proc.stdout + proc.stderr
     proc = run_snakemake(tmp_path, config, "-n", "--config", "sampling={unconditional_samples: many}", check=False)
     assert proc.returncode != 0 and "unconditional_samples" in proc.stdout + proc.stderr
+
+
+def test_final_metrics_reach_the_trackers_by_one_more_job_only_when_trackers_are_on(tmp_path, digits_root):
+    """train.trackers on: one track_metrics job per experiment, after its metric files, and no other job more."""
+    config = tiny_workflow(tmp_path, digits_root)
+
+    def jobs(*extra):
+        proc = run_snakemake(tmp_path, config, "-n", "-p", *extra)
+        return Counter(re.findall(r"^(?:local)?rule (\w+):", proc.stdout, flags=re.M)), proc.stdout
+
+    off, _ = jobs()
+    on, printed = jobs("--config", "train={trackers: [tensorboard, wandb], wandb_mode: offline}")
+    assert "track_metrics" not in off and on - off == Counter(track_metrics=1) and not off - on
+    command = shlex.split(next(line for line in printed.splitlines() if "jointdiff track-metrics" in line))
+    files = command[command.index("--metrics") + 1:command.index("--tracker")]
+    assert command[command.index("--run-dir") + 1] == "results/tiny" and "results/tiny/metrics/accuracy.json" in files
+    assert {"results/tiny/metrics/fid_standard_ema.json", "results/tiny/metrics/fid_paper_raw.json",
+            "results/tiny/metrics/guided_ema_alpha0.json", "results/tiny/metrics/guided_ema_alpha10.json"} <= set(files)
+    assert command[command.index("--out") + 1] == "results/tiny/metrics/tracked.json"
+    assert "--wandb-mode offline" in shlex.join(command)
 
 
 def test_paths_with_spaces_reach_every_command_as_one_argument(tmp_path):
