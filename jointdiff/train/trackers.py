@@ -3,7 +3,7 @@ TensorBoard (event files in <run-dir>/tensorboard) and W&B (online, or offline o
 in <run-dir>/wandb, uploaded later with `wandb sync`).
 
 Each gets every number of every train_log.jsonl record at its step, the progress grids, the run's config as its
-hyperparameters, and later the experiment's final metrics (`track_metrics`). Only the main rank logs. A resumed
+hyperparameters, and later the experiment's final metrics (`final_metrics.py`). Only the main rank logs. A resumed
 training continues the same tracker run, and no step reaches a tracker twice: TensorBoard drops the events past
 the checkpoint the resume starts from (its purge_step, as train_log.jsonl drops those records), W&B, which cannot
 take back a step, skips the steps it already has. Which trackers a run uses, W&B's run id and its next step are
