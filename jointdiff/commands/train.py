@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
 
     from jointdiff.data.manifest import read_manifest
-    from jointdiff.train import RunPaths, TrainingPaused, training_loop
-    from jointdiff.train.trackers import TrackerSettings
+    from jointdiff.train import RunPaths, TrackerSettings, TrainingPaused, training_loop
     manifest = read_manifest(cfg.dataset, cfg.dataroot)  # fails fast on a missing dataset
     try:
         training_loop(cfg, RunPaths(run_dir, Path(args.out)), device=args.device, data_manifest=manifest,
