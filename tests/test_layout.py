@@ -77,3 +77,42 @@ def test_about_a_dozen_files_at_the_top_and_none_past_400_lines():
     lengths = {p.relative_to(REPO): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     long = {str(p): n for p, n in lengths.items() if n > 400}
     assert not long, long
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each jointdiff module -> the jointdiff modules it imports (at the top or inside functions)."""
+    return {module_name(path): {m for m in imported_modules(path) if known_module(m)} - {module_name(path)}
+            for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The modules of every cycle (strongly connected component of more than one module), by Tarjan's algorithm."""
+    index, low, on_stack, stack, cycles = {}, {}, set(), [], []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_import_cycle_even_through_imports_inside_functions():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the finder finds
+    assert import_cycles(import_graph()) == []

@@ -7,7 +7,8 @@ the same dataset (the digits stand-in), its training split is cut into two fixed
 in both domains, and the target half and the test images are inverted (255 - x).
 
 Nothing is downloaded here: the domains are prepared first (the workflow's prepare job of this set waits for
-theirs); `<root>/<name>/components.json` records their manifests' checksums.
+theirs); `<root>/<name>/components.json` records their manifests' checksums. The domains are read through their
+own sources, which the registry (`sources.py`) hands over, so this source sits beside them, below the loaders.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 import torch
 
 from jointdiff.atomic import atomic_write_json
+from jointdiff.data.images import convert_array
 from jointdiff.data.layout import dataset_dir, manifest_path, prepare_command
-from jointdiff.data.manifest import read_manifest, sha256
+from jointdiff.data.manifest import check_files, read_manifest, sha256
 from jointdiff.data.masking import UNLABELLED
-from jointdiff.data.raw import RawSplit
+from jointdiff.data.raw import RawSplit, Source
 from jointdiff.data.specs import get_spec
 from jointdiff.data.splits import carve
 from jointdiff.errors import DatasetError
@@ -33,9 +35,11 @@ HALVES_SEED = 0
 class AdaptationSource:
     official_splits = ("train", "test")
 
-    def __init__(self, name: str, invert_target: bool = False) -> None:
+    def __init__(self, name: str, domain_sources: dict[str, Source], invert_target: bool = False) -> None:
+        """domain_sources: the source of each domain of the set (both are array datasets)."""
         self.name = name
         self.source, self.target = get_spec(name).domains
+        self.domain_sources = domain_sources
         self.invert_target = invert_target
 
     def fetch(self, root: Path, download: bool, source: Path | None) -> None:
@@ -57,10 +61,11 @@ class AdaptationSource:
         return dataset_dir(self.name, root) / COMPONENTS
 
     def _domain(self, domain: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from jointdiff.data.loaders import load_uint8_split  # the loaders read this module's sources
-
+        """A domain's official split at this set's size and channels, its files checked as the loaders check them."""
+        check_files(read_manifest(domain, root), root)
+        raw = self.domain_sources[domain].open(root, split)
         spec = get_spec(self.name)
-        return load_uint8_split(domain, root, split, image_size=spec.image_size, channels=spec.channels)
+        return convert_array(raw.images, spec.image_size, spec.channels), raw.labels
 
     def open(self, root: Path, split: str) -> RawSplit:
         if not self._components(root).is_file():

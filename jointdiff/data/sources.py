@@ -34,8 +34,10 @@ register_source("SVHN", SvhnSource("SVHN"))
 register_source("CIFAR10", CifarSource("CIFAR10"))
 register_source("CIFAR100", CifarSource("CIFAR100"))
 register_source("CelebA", CelebASource("CelebA"))
-register_source("DA_SVHN_MNIST", AdaptationSource("DA_SVHN_MNIST"))
+register_source("DA_SVHN_MNIST", AdaptationSource("DA_SVHN_MNIST", {"SVHN": SOURCES["SVHN"],
+                                                                     "MNIST": SOURCES["MNIST"]}))
 register_source("DA_OFFICE_A_W", OfficeSource())
-register_source("DA_digits_inverted", AdaptationSource("DA_digits_inverted", invert_target=True))
+register_source("DA_digits_inverted", AdaptationSource("DA_digits_inverted", {"digits": SOURCES["digits"]},
+                                                        invert_target=True))
 register_source("folder", FolderSource())
 assert set(SOURCES) == set(DATASETS), "every DatasetSpec needs a source"

@@ -15,7 +15,7 @@ import pandas as pd
 from jointdiff import keys as K
 from jointdiff.errors import UserError
 from jointdiff.report.inputs import experiment_of, get_number, read_json
-from jointdiff.report.tables import MAX_PAPER_COLUMNS, NA, ReportTable, fixed, percent
+from jointdiff.report.table_format import MAX_PAPER_COLUMNS, NA, ReportTable, fixed, percent
 
 NOT_RUN = "not run"
 PROBE_PAPER_COLUMNS = ("experiment", "model", "block")  # then one per timestep, as many as fit

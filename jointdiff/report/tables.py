@@ -24,44 +24,10 @@ from jointdiff.errors import ConfigError
 from jointdiff.report import TABLE_KINDS
 from jointdiff import keys as K
 from jointdiff.report.inputs import experiment_of, get_number, read_json, read_paper, weights_of_fid
+from jointdiff.report.study_tables import BUILDERS
+from jointdiff.report.table_format import NA, UNKNOWN, ReportTable, fixed, percent
 
-UNKNOWN = "unknown"   # the paper's value is not known
-NA = "n/a"            # this row has no such value
-MAX_PAPER_COLUMNS = 8  # what fits the width of a page in a paper
 WEIGHTS_NAMES = {"ema": "EMA weights", "raw": "raw weights", "real": "real images (the floor)"}
-
-
-@dataclass(frozen=True)
-class ReportTable:
-    """A table as formatted text: `rows` has every column (the CSV), `paper_columns` the paper-facing ones."""
-
-    rows: pd.DataFrame
-    paper_columns: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        assert len(self.paper_columns) <= MAX_PAPER_COLUMNS, self.paper_columns
-        assert set(self.paper_columns) <= set(self.rows.columns), (self.paper_columns, list(self.rows.columns))
-
-    def paper_view(self) -> pd.DataFrame:
-        return self.rows[list(self.paper_columns)]
-
-    def right_aligned(self) -> list[bool]:
-        """Per paper column: True when every cell is a number (or unknown / n/a), to be right-aligned."""
-        def is_number(cell: str) -> bool:
-            try:
-                float(cell)
-            except ValueError:
-                return cell in (UNKNOWN, NA)
-            return True
-        return [all(map(is_number, self.rows[column])) for column in self.paper_columns]
-
-
-def fixed(value: float | None, digits: int, missing: str = NA) -> str:
-    return missing if value is None else f"{value:.{digits}f}"
-
-
-def percent(fraction: float | None, missing: str = NA) -> str:
-    return fixed(None if fraction is None else 100 * fraction, 2, missing)
 
 
 def paper_value(paper: dict[str, dict[str, Any]], experiment: str, metric: str,
@@ -214,12 +180,8 @@ class TableKind:
 
 
 def study_table(kind: str) -> TableKind:
-    """A table of the paper's later experiments, built in `study_tables.py` (imported when used: it reads the
-    formatting above)."""
-    def build(inputs, paper, experiments):
-        from jointdiff.report.study_tables import BUILDERS
-        return BUILDERS[kind](inputs)
-    return TableKind(build, False)
+    """A table of the paper's later experiments, built in `study_tables.py`."""
+    return TableKind(lambda inputs, paper, experiments: BUILDERS[kind](inputs), False)
 
 
 # The table registry: each TABLE_KINDS name (the command line's list) with its builder.

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # tables need not import matplotlib, figures need not import 
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from jointdiff.report.tables import ReportTable
+    from jointdiff.report.table_format import ReportTable
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ def make_ema(model: nn.Module) -> nn.Module:
 def update_ema(ema: nn.Module, model: nn.Module, rate: float) -> None:
     """ema ← rate · ema + (1 − rate) · model, for parameters and for float buffers (BatchNorm statistics).
 
-    The statistics are averaged like the weights they normalise: copied from the live model, they fit the
-    averaged head badly while it still moves fast (digits with 10% of the labels: EMA test accuracy 52% with
-    copied statistics, 92.5% with averaged ones, raw 84%). Integer buffers (BatchNorm's batch count) are copied.
+    The statistics are averaged like the weights they normalise: copied from the live model, they would fit the
+    averaged head badly while it still moves fast (measured in docs/METHOD.md). Integer buffers (BatchNorm's
+    batch count) are copied.
     """
     ema_params = list(ema.parameters())
     params = [p.detach() for p in model.parameters()]
