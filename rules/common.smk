@@ -131,6 +131,17 @@ def _load_experiment(name):
 
 
 EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
+
+# A finished experiment whose settings changed would lose its model.pt: Snakemake deletes a job's outputs before
+# the job's own refusal to resume. Refused here instead, before any job, by the config beside its checkpoints.
+from jointdiff.resume import check_run_dir  # noqa: E402
+
+for _name, _experiment in EXPERIMENT_CONFIGS.items():
+    try:
+        check_run_dir(_experiment.cfg, Path(RESULTS) / _name)
+    except UserError as err:
+        raise WorkflowError(f"experiment {_name!r}: {err}")
+
 MULTI_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][1]["nodes"] > 1]
 SINGLE_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if e not in MULTI_NODE_EXPERIMENTS]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import os
@@ -16,6 +17,9 @@ import pytest
 import torch
 
 from conftest import BIN, TINY_FLAGS, subprocess_env
+from jointdiff.config import config_from_dict
+from jointdiff.errors import ConfigError
+from jointdiff.resume import check_run_dir
 from jointdiff.train.checkpoint import checkpoint_path, list_checkpoints, load_latest_checkpoint, save_checkpoint
 
 
@@ -267,6 +271,23 @@ def test_resuming_with_other_settings_is_refused_before_the_run_is_touched(digit
     error = proc.stderr.strip().splitlines()[-1]
     assert message in error and "ckpt-000000010.pt" in error and "--run-dir" in error
     assert run_files(run_dir) == before
+
+
+def test_a_run_directory_is_checked_by_its_config_file_without_loading_a_checkpoint(ten_step_run, tmp_path):
+    """The workflow's check at validation (torch-free): the same refusal as the training loop's, by config.json."""
+    cfg = config_from_dict(json.loads((ten_step_run / "config.json").read_text()))
+    check_run_dir(dataclasses.replace(cfg, num_steps=20, save_interval=2), ten_step_run)  # may change
+    with pytest.raises(ConfigError, match=r"ckpt-000000010.pt was trained with other settings \(lr 0.001 -> 0.002\)"):
+        check_run_dir(dataclasses.replace(cfg, lr=2e-3), ten_step_run)
+    with pytest.raises(ConfigError, match="num_steps 5 is below step 10"):
+        check_run_dir(dataclasses.replace(cfg, num_steps=5), ten_step_run)
+    run_dir = tmp_path / "run"
+    shutil.copytree(ten_step_run, run_dir)
+    (run_dir / "config.json").write_text('{"lr": 0.')  # cut short: left to the loop, which reads the checkpoint
+    check_run_dir(dataclasses.replace(cfg, lr=2e-3), run_dir)
+    shutil.rmtree(run_dir / "checkpoints")  # nothing to resume: a new run
+    (run_dir / "config.json").write_text((ten_step_run / "config.json").read_text())
+    check_run_dir(dataclasses.replace(cfg, lr=2e-3), run_dir)
 
 
 def test_a_resumed_run_may_train_longer(digits_root, tmp_path):

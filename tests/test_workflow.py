@@ -101,6 +101,27 @@ def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change,
     assert not (tmp_path / "results").exists()
 
 
+def test_a_refused_setting_change_keeps_the_trained_model_and_what_was_computed_from_it(tmp_path, digits_root):
+    """Snakemake deletes a job's outputs before the job runs: the refusal to resume comes at validation, so
+    model.pt survives it, and with the setting set back nothing runs again."""
+    steps = {"num_steps": 2, "save_interval": 2, "validation_interval": 2}
+    config = tiny_workflow(tmp_path, digits_root, **steps)
+    target = "results/tiny/metrics/accuracy.json"
+    run_snakemake(tmp_path, config, "--cores", "1", target)
+    kept = {p: (tmp_path / p).stat().st_mtime_ns for p in ("results/tiny/model.pt", target)}
+
+    tiny_workflow(tmp_path, digits_root, **steps, classifier_loss_scaling=0.2)
+    proc = run_snakemake(tmp_path, config, "--cores", "1", target, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "experiment 'tiny': " in output, output[-3000:]
+    assert "ckpt-000000002.pt was trained with other settings (classifier_loss_scaling 0.1 -> 0.2)" in output
+    assert {p: (tmp_path / p).stat().st_mtime_ns for p in kept} == kept
+
+    tiny_workflow(tmp_path, digits_root, **steps)
+    proc = run_snakemake(tmp_path, config, "-n", target)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+
+
 def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_path):
     """The environments (conda's included) hold only third-party packages: each job imports jointdiff from the
     workflow's own directory, even with another jointdiff first on the caller's PYTHONPATH."""

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from jointdiff.atomic import atomic_write
+from jointdiff.resume import checkpoint_path, list_checkpoints
 
 log = logging.getLogger(__name__)
-
-CKPT_PATTERN = re.compile(r"^ckpt-(\d{9})\.pt$")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -32,23 +30,6 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def checkpoint_path(ckpt_dir: str | Path, step: int) -> Path:
-    return Path(ckpt_dir) / f"ckpt-{step:09d}.pt"
-
-
-def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint in the directory, oldest first."""
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        return []
-    found = []
-    for p in ckpt_dir.iterdir():
-        m = CKPT_PATTERN.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int) -> Path:
