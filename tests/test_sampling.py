@@ -241,6 +241,18 @@ def test_interrupted_sampling_reuses_only_batches_made_the_same_way(trained_mode
     assert json.loads(str(resumed["settings"]))["model_sha256"] == sha256(trained_model)
 
 
+def test_a_damaged_batch_file_is_reported_and_sampled_again(trained_model, tmp_path, caplog):
+    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
+    parts = tmp_path / "s.parts"
+    parts.mkdir()
+    part = earlier_request(trained_model).part_path(parts, 0)
+    np.savez(part, images=done["images"][:8], seeds=np.arange(8))
+    part.write_bytes(part.read_bytes()[:200])  # a copy cut short
+    resumed = sample(trained_model, tmp_path / "s.npz", "--seeds", "0-15", "--batch-size", "8")
+    assert np.array_equal(resumed["images"], done["images"])
+    assert f"seed batch {part} is damaged (BadZipFile" in caplog.text
+
+
 def test_a_second_sampling_into_the_same_output_is_refused_naming_the_first(trained_model, tmp_path):
     out = tmp_path / "s.npz"
     command = [sys.executable, "-m", "jointdiff", "sample", "--model", str(trained_model), "--out", str(out),
