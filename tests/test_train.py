@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import io
 import json
+import logging
 import re
 import os
 import signal
@@ -17,6 +20,7 @@ import pytest
 import torch
 
 from conftest import BIN, TINY_FLAGS, subprocess_env
+from jointdiff.cli import main
 from jointdiff.config import config_from_dict
 from jointdiff.errors import ConfigError
 from jointdiff.resume import check_run_dir
@@ -288,6 +292,51 @@ def test_a_run_directory_is_checked_by_its_config_file_without_loading_a_checkpo
     shutil.rmtree(run_dir / "checkpoints")  # nothing to resume: a new run
     (run_dir / "config.json").write_text((ten_step_run / "config.json").read_text())
     check_run_dir(dataclasses.replace(cfg, lr=2e-3), run_dir)
+
+
+class FullDisk(io.RawIOBase):
+    """A file on a disk that fills up after `room` bytes (the write raises ENOSPC, as the kernel's does)."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_the_rerun_resumes(digits_root, tmp_path, monkeypatch, capsys,
+                                                                    caplog):
+    """The second checkpoint's write runs out of space halfway through torch's zip writer."""
+    run_dir = tmp_path / "run"
+    real_save, saves = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(f)
+        room = 10 ** 12 if len(saves) == 1 else 4096
+        return real_save(obj, FullDisk(f, room) if hasattr(f, "write") else f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", save)
+    command = ["train", *TINY_FLAGS, "--dataroot", str(digits_root), "--run-dir", str(run_dir), "--out",
+               str(run_dir / "model.pt"), "--device", "cpu", "--no-progress", "--num_steps", "6", "--save_interval", "2"]
+    assert main(command) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    first = run_dir / "checkpoints" / "ckpt-000000002.pt"
+    assert len([line for line in error if "error" in line]) == 1 and "Traceback" not in "\n".join(error)
+    assert error[-1].startswith(f"jointdiff train: error: no space left on the device for {run_dir / 'checkpoints'}"
+                                f"/ckpt-000000004.pt: it needs about "), error[-1]
+    assert f"{first} (step 2) is intact and a rerun resumes from it" in error[-1]
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == [first.name]  # no temporary file left behind
+
+    monkeypatch.setattr(torch, "save", real_save)
+    caplog.set_level(logging.INFO)
+    assert main(command) == 0
+    assert f"resumed from {first} at step 2" in caplog.text
+    assert torch.load(run_dir / "model.pt", weights_only=False)["step"] == 6
 
 
 def test_a_resumed_run_may_train_longer(digits_root, tmp_path):
