@@ -73,12 +73,18 @@ def test_lint_is_clean(tmp_path):
     ({"evaluation": {"fid_smoke": False}}, "sampling.unconditional_samples: 20 samples, but the FID needs at least"),
     ({"sampling": {"unconditional_samples": 1000000}}, "more than jointdiff sample's 100,000"),
     ({"sampling": {"guided_samples_per_class": 20000}}, "guided_samples_per_class (10 classes of tiny)"),
+    # Lists that mean nothing empty:
+    ({"sampling": {"guided_alphas": []}}, "guided_alphas"),
+    ({"evaluation": {"fid_weights": []}}, "fid_weights"),
+    ({"evaluation": {"fid_metrics": []}}, "fid_metrics"),
+    ({"evaluation": {"accuracy_noise_levels": []}}, "accuracy_noise_levels"),
+    ({"classic_guidance": {"scales": []}}, "scales"),
 ])
 def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root)
     data = yaml.safe_load(config.read_text())
     for key, value in change.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     config.write_text(yaml.safe_dump(data))
     proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
