@@ -4,6 +4,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from jointdiff.config import load_config
 from jointdiff.choices import GUIDANCE_METHODS
 from jointdiff.cli import build_parser
 from jointdiff.diffusion import build_diffusion
+from jointdiff.errors import CheckpointError
 from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import build_model, head_predict, load_trained
@@ -281,6 +283,22 @@ def test_a_model_file_whose_weights_do_not_fit_its_config_gives_one_line(tmp_pat
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "weights do not fit the config stored with them" in err
+
+
+@pytest.mark.parametrize("damaged, asked", [("ema", "raw"), ("model", "ema"), ("model", "raw")])
+def test_a_model_file_with_a_missing_or_extra_weight_is_refused_whichever_half_is_asked_for(tmp_path, damaged,
+                                                                                            asked):
+    cfg = load_config(flags=TINY_FLAGS)
+    state = build_model(cfg).state_dict()
+    first = next(iter(state))
+    halves = {"model": dict(state), "ema": dict(state)}
+    del halves[damaged][first]
+    halves[damaged]["head.extra"] = torch.zeros(1)
+    torch.save({**halves, "step": 1, "config": cfg.to_dict()}, tmp_path / "model.pt")
+    name = "ema" if damaged == "ema" else "raw"
+    with pytest.raises(CheckpointError, match=rf"its {name} weights do not fit the config stored with them "
+                                              rf"\(1 missing: {re.escape(first)}; 1 unexpected: head.extra\)"):
+        load_trained(tmp_path / "model.pt", weights=asked)
 
 
 def test_guidance_changes_samples_and_alpha_zero_is_unguided(trained_model, tmp_path):
