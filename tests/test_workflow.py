@@ -79,6 +79,9 @@ def test_lint_is_clean(tmp_path):
     ({"evaluation": {"fid_metrics": []}}, "fid_metrics"),
     ({"evaluation": {"accuracy_noise_levels": []}}, "accuracy_noise_levels"),
     ({"classic_guidance": {"scales": []}}, "scales"),
+    ({"experiments": [".."]}, "'..' does not match"),  # would write beside results/, not in it
+    ({"train": {"cpu_processes": 3}}, "experiment 'tiny': batch_size 16 is not divisible by its 3 training processes "
+                                      "(config key train.cpu_processes 3)"),
 ])
 def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root)
@@ -91,6 +94,13 @@ def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change,
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
+def test_a_config_the_schema_refuses_is_named_by_its_file(tmp_path, digits_root):
+    config = tiny_workflow(tmp_path, digits_root)
+    config.write_text(config.read_text().replace("steps: 5", "steps: many"))
+    proc = run_snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and f"config from {config} (and --config): " in proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("change, message", [
     ({"dataset": "ImageNet"}, "experiment 'tiny': unknown dataset 'ImageNet'"),
     ({"num_channels": "wide"}, "experiment 'tiny': "),
@@ -98,6 +108,7 @@ def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change,
     ({"resources": {"gpu": 4}}, "tiny.yaml: unknown key resources.gpu (did you mean gpus?)"),
     ({"resources": {"nodes": 0}}, "tiny.yaml: resources.nodes must be an integer >= 1, got 0"),
     ({"resources": {"runtime": "forever"}}, "tiny.yaml: resources.runtime must be minutes or a duration"),
+    ({"resources": {"gpus": 3}}, "batch_size 16 is not divisible by its 3 training processes (resources.gpus 3)"),
 ])
 def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root, **change)
