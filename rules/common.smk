@@ -60,6 +60,7 @@ except WorkflowError as err:  # Snakemake's message names the key, not the file 
                         f"(and --config): {err}")
 
 RESULTS = config["results"]
+LOGS = f"{RESULTS}/logs"  # every rule's log, so runs into different results directories keep apart
 DATAROOT = config["dataroot"]
 EXPERIMENTS = config["experiments"]
 for key in ("dataroot", "results"):

@@ -8,7 +8,7 @@ rule accuracy:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/accuracy.json",
     log:
-        f"logs/evaluate/{{experiment}}/accuracy.log",
+        f"{LOGS}/evaluate/{{experiment}}/accuracy.log",
     params:
         dataroot=DATAROOT,
         noise_levels=",".join(str(x) for x in config["evaluation"]["accuracy_noise_levels"]),
@@ -33,7 +33,7 @@ rule fid_standard:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_standard_{{weights}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
     params:
@@ -63,7 +63,7 @@ rule fid_paper_protocol:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_paper_raw.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_paper_raw.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_paper_raw.log",
     params:
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
@@ -88,7 +88,7 @@ rule fid_floor:
         metrics=f"{RESULTS}/floors/{{dataset}}/fid_{{protocol}}.json",
         images=f"{RESULTS}/floors/{{dataset}}/real_{{protocol}}.npz",
     log:
-        f"logs/evaluate/floor_{{dataset}}_{{protocol}}.log",
+        f"{LOGS}/evaluate/floor_{{dataset}}_{{protocol}}.log",
     params:
         dataroot=lambda wc, input: dataroot_of(input.manifest),
         split=lambda wc: FLOOR_SPLIT[wc.protocol],
@@ -111,7 +111,7 @@ rule independent_classifier:
     output:
         model=f"{RESULTS}/independent_classifiers/{{dataset}}.pt",
     log:
-        f"logs/evaluate/independent_classifier_{{dataset}}.log",
+        f"{LOGS}/evaluate/independent_classifier_{{dataset}}.log",
     params:
         dataroot=lambda wc, input: dataroot_of(input.manifest),
     threads: config["train"]["threads"]
@@ -130,7 +130,7 @@ rule guided_score:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/guided_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
         judge=lambda wc, input: f"--independent-classifier {shlex.quote(input.judge)}",
         device=exp_device,
@@ -153,7 +153,7 @@ rule classic_score:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/classic_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
     params:
         device=exp_device,
     resources:
@@ -174,7 +174,7 @@ rule fid_guided:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_{{kind}}_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
     params:
         dataset=lambda wc: exp_cfg(wc).dataset,
         dataroot=DATAROOT,
@@ -203,7 +203,7 @@ rule probe:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/probe_{{weights}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/probe_{{weights}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/probe_{{weights}}.log",
     params:
         dataroot=DATAROOT,
         t_fractions=",".join(str(f) for f in config["probe"]["t_fractions"]),

@@ -91,7 +91,7 @@ def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change,
     config.write_text(yaml.safe_dump(data))
     proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_config_the_schema_refuses_is_named_by_its_file(tmp_path, digits_root):
@@ -228,7 +228,7 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tiny_workflo
         assert not ABSOLUTE_PATH.search(text), (table, ABSOLUTE_PATH.search(text).group(0))
 
     # Rule logs report progress as plain lines, never a terminal's carriage-return updates.
-    logs = workdir / "logs"
+    logs = workdir / "results" / "logs"
     assert not [p for p in logs.rglob("*.log") if "\r" in p.read_text()]
     assert "training: 20/20 step (100%)" in (logs / "train" / "tiny.log").read_text()
     assert "sampling: 1/1 batch (100%)" in (logs / "sample" / "tiny" / "uncond_ema_n20.log").read_text()
@@ -284,12 +284,12 @@ def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoi
         assert time.monotonic() < deadline, "the training workers outlived the killed workflow"
         time.sleep(0.2)
     stopped_at = max(int(p.stem.split("-")[1]) for p in ckpt_dir.glob("ckpt-*.pt"))
-    assert "is gone: checkpointing" in (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    assert "is gone: checkpointing" in (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert not (tmp_path / target).exists()
 
     run_snakemake(tmp_path, config, "--unlock")  # a SIGKILL leaves Snakemake's lock behind, as after a crash
     run_snakemake(tmp_path, config, "--cores", "1", "--rerun-incomplete", target, "--config",
                   f"overrides={{num_steps: {stopped_at + 10}}}", timeout=1200)
-    log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert f"at step {stopped_at}" in log
     assert torch.load(tmp_path / target, weights_only=False)["step"] == stopped_at + 10
