@@ -105,7 +105,8 @@ class Writes(io.StringIO):
         return super().write(text)
 
 
-@pytest.mark.parametrize("rank, prefix", [(None, "jointdiff train: error: "), ("1", "jointdiff train: error (rank 1): ")])
+@pytest.mark.parametrize("rank, prefix", [(None, "jointdiff train: error: "),
+                                          ("1", "jointdiff train: error (rank 1): ")])
 def test_an_error_is_one_whole_line_per_rank(tmp_path, monkeypatch, rank, prefix):
     """torchrun's ranks print at once into one log: a line written in two calls (text, then newline) interleaves."""
     from jointdiff.cli import main

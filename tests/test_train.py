@@ -322,7 +322,8 @@ def test_a_full_disk_ends_the_run_in_one_line_and_the_rerun_resumes(digits_root,
         return real_save(obj, FullDisk(f, room) if hasattr(f, "write") else f, *args, **kwargs)
     monkeypatch.setattr(torch, "save", save)
     command = ["train", *TINY_FLAGS, "--dataroot", str(digits_root), "--run-dir", str(run_dir), "--out",
-               str(run_dir / "model.pt"), "--device", "cpu", "--no-progress", "--num_steps", "6", "--save_interval", "2"]
+               str(run_dir / "model.pt"), "--device", "cpu", "--no-progress", "--num_steps", "6",
+               "--save_interval", "2"]
     assert main(command) == 2
     error = capsys.readouterr().err.strip().splitlines()
     first = run_dir / "checkpoints" / "ckpt-000000002.pt"
