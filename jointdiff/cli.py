@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from jointdiff.errors import UserError
@@ -56,6 +57,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(command: str, err: UserError) -> str:
+    """The one line a UserError prints; under torchrun every rank prints its own, ranks past 0 say which they are."""
+    rank = int(os.environ.get("RANK", "0"))
+    return f"jointdiff {command}: error{f' (rank {rank})' if rank else ''}: {err}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
@@ -65,5 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args._module.run(args) or 0
     except UserError as err:
-        print(f"jointdiff {args.command}: error: {err}", file=sys.stderr)
+        # One write for the whole line: print() writes the newline apart, and on unbuffered stderr (PYTHONUNBUFFERED)
+        # the ranks' lines would interleave.
+        sys.stderr.write(error_line(args.command, err))
+        sys.stderr.flush()
         return 2

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from jointdiff.atomic import atomic_write
+
+# What np.load and reading its arrays raise on a damaged or cut-short .npz (a file a cache or a resumed job
+# reads back is then treated as missing).
+NPZ_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -127,6 +127,25 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     return state
 
 
+STATE_KEYS = {"ema": "ema", "raw": "model"}  # model.pt keeps the raw weights as "model"
+
+
+def _weights_mismatch(model: nn.Module, saved: Any) -> str:
+    """What keeps `saved` from loading into model strictly (the first missing, unexpected or reshaped tensors), or
+    ""."""
+    if not isinstance(saved, dict):
+        return f"a {type(saved).__name__}, not a state dict"
+    expected = model.state_dict()
+    problems = []
+    for what, names in (("missing", [k for k in expected if k not in saved]),
+                        ("unexpected", [k for k in saved if k not in expected]),
+                        ("another shape", [k for k in expected if k in saved and getattr(saved[k], "shape", None)
+                                           != expected[k].shape])):
+        if names:
+            problems.append(f"{len(names)} {what}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
+    return "; ".join(problems)
+
+
 def load_trained(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> TrainedModel:
     """The model of `path` with its raw or EMA weights, in eval mode, on `device`."""
     if weights not in WEIGHTS:
@@ -134,11 +153,15 @@ def load_trained(path: str | Path, weights: str = "ema", device: str | torch.dev
     state = read_model_file(path)
     try:
         cfg = config_from_dict(state["config"])
-        model = build_model(cfg)
-        model.load_state_dict(state["ema" if weights == "ema" else "model"])  # model.pt keeps raw weights as "model"
-    except (ConfigError, RuntimeError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"model file {path}: its weights do not fit the config stored with them "
-                              f"({first_line}); the file was changed or mixed up, train it again") from err
+    except ConfigError as err:
+        raise CheckpointError(f"model file {path}: its stored config is invalid ({err}); the file was changed or "
+                              "mixed up, train it again") from err
+    model = build_model(cfg)
+    for name, key in STATE_KEYS.items():  # both halves: a damaged one would otherwise show only when asked for
+        mismatch = _weights_mismatch(model, state[key])
+        if mismatch:
+            raise CheckpointError(f"model file {path}: its {name} weights do not fit the config stored with them "
+                                  f"({mismatch}); the file was changed or mixed up, train it again")
+    model.load_state_dict(state[STATE_KEYS[weights]])
     model.to(device).eval().requires_grad_(False)
     return TrainedModel(model, cfg, build_diffusion(cfg), weights, int(state.get("step", 0)), Path(path))

@@ -54,9 +54,14 @@ def coerce_strings(value, schema):
 
 SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
 config.update(coerce_strings(config, yaml.safe_load(SCHEMA.read_text())))
-validate(config, str(SCHEMA), set_default=True)
+try:
+    validate(config, str(SCHEMA), set_default=True)
+except WorkflowError as err:  # Snakemake's message names the key, not the file it came from
+    raise WorkflowError(f"config from {', '.join(map(str, workflow.configfiles)) or 'no file'} "
+                        f"(and --config): {err}")
 
 RESULTS = config["results"]
+LOGS = f"{RESULTS}/logs"  # every rule's log, so runs into different results directories keep apart
 DATAROOT = config["dataroot"]
 EXPERIMENTS = config["experiments"]
 for key in ("dataroot", "results"):
@@ -132,6 +137,24 @@ def _load_experiment(name):
 
 
 EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
+
+# What the training job would refuse only after Snakemake deleted a finished experiment's model.pt (it deletes a
+# job's outputs first): settings its checkpoints were not trained with, by the config beside them; and a batch
+# that its processes (GPUs x nodes, or train.cpu_processes per node) cannot share evenly.
+from jointdiff.resume import check_run_dir  # noqa: E402
+
+for _name, _experiment in EXPERIMENT_CONFIGS.items():
+    try:
+        check_run_dir(_experiment.cfg, Path(RESULTS) / _name)
+    except UserError as err:
+        raise WorkflowError(f"experiment {_name!r}: {err}")
+    _gpus, _nodes = _experiment.resources["gpus"], _experiment.resources["nodes"]
+    _processes = _nodes * (_gpus or config["train"]["cpu_processes"])
+    if _experiment.cfg.batch_size % _processes:
+        _by = f"resources.gpus {_gpus}" if _gpus else f"config key train.cpu_processes {_processes // _nodes}"
+        raise WorkflowError(f"experiment {_name!r}: batch_size {_experiment.cfg.batch_size} is not divisible by its "
+                            f"{_processes} training processes ({_by}" + (f" x {_nodes} nodes)" if _nodes > 1 else ")"))
+
 MULTI_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][1]["nodes"] > 1]
 SINGLE_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if e not in MULTI_NODE_EXPERIMENTS]
 

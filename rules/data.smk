@@ -6,7 +6,7 @@ rule prepare_data:
     output:
         manifest=f"{DATAROOT}/{{dataset}}/manifest.json",
     log:
-        f"logs/prepare_data/{{dataset}}.log",
+        f"{LOGS}/prepare_data/{{dataset}}.log",
     params:
         root=lambda wc, output: dataroot_of(output.manifest),
     retries: 2

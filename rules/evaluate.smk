@@ -8,7 +8,7 @@ rule accuracy:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/accuracy.json",
     log:
-        f"logs/evaluate/{{experiment}}/accuracy.log",
+        f"{LOGS}/evaluate/{{experiment}}/accuracy.log",
     params:
         launch=launcher(),
         dataroot=DATAROOT,
@@ -34,7 +34,7 @@ rule fid_standard:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_standard_{{weights}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_standard_{{weights}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
     params:
@@ -65,7 +65,7 @@ rule fid_paper_protocol:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_paper_raw.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_paper_raw.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_paper_raw.log",
     params:
         launch=launcher(),
         dataset=lambda wc: exp_cfg(wc).dataset,
@@ -91,7 +91,7 @@ rule fid_floor:
         metrics=f"{RESULTS}/floors/{{dataset}}/fid_{{protocol}}.json",
         images=f"{RESULTS}/floors/{{dataset}}/real_{{protocol}}.npz",
     log:
-        f"logs/evaluate/floor_{{dataset}}_{{protocol}}.log",
+        f"{LOGS}/evaluate/floor_{{dataset}}_{{protocol}}.log",
     params:
         launch=launcher(dataset_gpu),
         device=dataset_device,
@@ -118,7 +118,7 @@ rule independent_classifier:
     output:
         model=f"{RESULTS}/independent_classifiers/{{dataset}}.pt",
     log:
-        f"logs/evaluate/independent_classifier_{{dataset}}.log",
+        f"{LOGS}/evaluate/independent_classifier_{{dataset}}.log",
     params:
         launch=launcher(dataset_gpu),
         device=dataset_device,
@@ -141,7 +141,7 @@ rule guided_score:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/guided_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     params:
         launch=launcher(),
         judge=lambda wc, input: f"--independent-classifier {shlex.quote(input.judge)}",
@@ -165,7 +165,7 @@ rule classic_score:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/classic_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
     params:
         launch=launcher(),
         device=exp_device,
@@ -187,7 +187,7 @@ rule fid_guided:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_{{kind}}_{{weights}}_alpha{{alpha}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
     params:
         launch=launcher(),
         dataset=lambda wc: exp_cfg(wc).dataset,
@@ -217,7 +217,7 @@ rule probe:
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/probe_{{weights}}.json",
     log:
-        f"logs/evaluate/{{experiment}}/probe_{{weights}}.log",
+        f"{LOGS}/evaluate/{{experiment}}/probe_{{weights}}.log",
     params:
         launch=launcher(),
         dataroot=DATAROOT,
@@ -250,7 +250,7 @@ rule track_metrics:
     output:
         sent=f"{RESULTS}/{{experiment}}/metrics/tracked.json",
     log:
-        f"logs/evaluate/{{experiment}}/track_metrics.log",
+        f"{LOGS}/evaluate/{{experiment}}/track_metrics.log",
     params:
         run_dir=run_dir,
         trackers=tracker_flags(),

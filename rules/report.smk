@@ -29,7 +29,7 @@ rule table_accuracy:
         md=f"{RESULTS}/tables/accuracy.md",
         tex=f"{RESULTS}/tables/accuracy.tex",
     log:
-        "logs/report/table_accuracy.log",
+        f"{LOGS}/report/table_accuracy.log",
     params:
         experiments=CLASSIFIER_EXPERIMENTS,
     conda:
@@ -49,7 +49,7 @@ rule table_fid:
         md=f"{RESULTS}/tables/fid.md",
         tex=f"{RESULTS}/tables/fid.tex",
     log:
-        "logs/report/table_fid.log",
+        f"{LOGS}/report/table_fid.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -66,7 +66,7 @@ rule table_guidance:
         md=f"{RESULTS}/tables/guidance.md",
         tex=f"{RESULTS}/tables/guidance.tex",
     log:
-        "logs/report/table_guidance.log",
+        f"{LOGS}/report/table_guidance.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -82,7 +82,7 @@ rule figure_samples:
         png=report(f"{RESULTS}/figures/samples_{{experiment}}.png", caption="../report/figure_samples.rst", category="Samples"),
         pdf=f"{RESULTS}/figures/samples_{{experiment}}.pdf",
     log:
-        "logs/report/figure_samples_{experiment}.log",
+        f"{LOGS}/report/figure_samples_{{experiment}}.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -97,7 +97,7 @@ rule figure_guided:
         png=report(f"{RESULTS}/figures/guided_{{experiment}}.png", caption="../report/figure_guided.rst", category="Conditional samples"),
         pdf=f"{RESULTS}/figures/guided_{{experiment}}.pdf",
     log:
-        "logs/report/figure_guided_{experiment}.log",
+        f"{LOGS}/report/figure_guided_{{experiment}}.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -112,7 +112,7 @@ rule figure_alpha_sweep:
         png=report(f"{RESULTS}/figures/alpha_sweep.png", caption="../report/figure_alpha_sweep.rst", category="Conditional samples"),
         pdf=f"{RESULTS}/figures/alpha_sweep.pdf",
     log:
-        "logs/report/figure_alpha_sweep.log",
+        f"{LOGS}/report/figure_alpha_sweep.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -127,7 +127,7 @@ rule figure_counterfactual:
         png=report(f"{RESULTS}/figures/counterfactual_{{experiment}}.png", caption="../report/figure_counterfactual.rst", category="Counterfactuals"),
         pdf=f"{RESULTS}/figures/counterfactual_{{experiment}}.pdf",
     log:
-        "logs/report/figure_counterfactual_{experiment}.log",
+        f"{LOGS}/report/figure_counterfactual_{{experiment}}.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -143,7 +143,7 @@ rule figure_training_curves:
         png=report(f"{RESULTS}/figures/training_curves.png", caption="../report/figure_training_curves.rst", category="Training"),
         pdf=f"{RESULTS}/figures/training_curves.pdf",
     log:
-        "logs/report/figure_training_curves.log",
+        f"{LOGS}/report/figure_training_curves.log",
     params:
         logs=metric_files("{results}/{experiment}/train_log.jsonl", EXPERIMENTS),
     conda:
@@ -160,7 +160,7 @@ rule figure_accuracy_vs_noise:
         png=report(f"{RESULTS}/figures/accuracy_vs_noise.png", caption="../report/figure_accuracy_vs_noise.rst", category="Training"),
         pdf=f"{RESULTS}/figures/accuracy_vs_noise.pdf",
     log:
-        "logs/report/figure_accuracy_vs_noise.log",
+        f"{LOGS}/report/figure_accuracy_vs_noise.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -179,7 +179,7 @@ rule table_semi_supervised:
         md=f"{RESULTS}/tables/semi_supervised.md",
         tex=f"{RESULTS}/tables/semi_supervised.tex",
     log:
-        "logs/report/table_semi_supervised.log",
+        f"{LOGS}/report/table_semi_supervised.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -195,7 +195,7 @@ rule table_domain_adaptation:
         md=f"{RESULTS}/tables/domain_adaptation.md",
         tex=f"{RESULTS}/tables/domain_adaptation.tex",
     log:
-        "logs/report/table_domain_adaptation.log",
+        f"{LOGS}/report/table_domain_adaptation.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -211,7 +211,7 @@ rule table_conditional_generation:
         md=f"{RESULTS}/tables/conditional_generation.md",
         tex=f"{RESULTS}/tables/conditional_generation.tex",
     log:
-        "logs/report/table_conditional_generation.log",
+        f"{LOGS}/report/table_conditional_generation.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -228,7 +228,7 @@ rule table_probe:
         md=f"{RESULTS}/tables/probe.md",
         tex=f"{RESULTS}/tables/probe.tex",
     log:
-        "logs/report/table_probe.log",
+        f"{LOGS}/report/table_probe.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -242,7 +242,7 @@ rule figure_probe:
         png=report(f"{RESULTS}/figures/probe.png", caption="../report/figure_probe.rst", category="Training"),
         pdf=f"{RESULTS}/figures/probe.pdf",
     log:
-        "logs/report/figure_probe.log",
+        f"{LOGS}/report/figure_probe.log",
     conda:
         "../envs/jointdiff.yaml"
     shell:

@@ -10,7 +10,7 @@ rule sample_unconditional:
         samples=f"{RESULTS}/{{experiment}}/samples/uncond_{{weights}}_n{{n}}.npz",
         grid=f"{RESULTS}/{{experiment}}/samples/uncond_{{weights}}_n{{n}}.png",
     log:
-        f"logs/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.log",
+        f"{LOGS}/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/uncond_{{weights}}_n{{n}}.tsv"
     params:
@@ -36,7 +36,7 @@ rule sample_guided:
         samples=f"{RESULTS}/{{experiment}}/samples/guided_{{weights}}_alpha{{alpha}}.npz",
         grid=f"{RESULTS}/{{experiment}}/samples/guided_{{weights}}_alpha{{alpha}}.png",
     log:
-        f"logs/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/guided_{{weights}}_alpha{{alpha}}.tsv"
     params:
@@ -66,7 +66,7 @@ rule sample_classic:
         samples=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.npz",
         grid=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.png",
     log:
-        f"logs/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
+        f"{LOGS}/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/sample/{{experiment}}/classic_{{weights}}_alpha{{alpha}}.tsv"
     params:
@@ -94,7 +94,7 @@ rule counterfactual:
         result=f"{RESULTS}/{{experiment}}/samples/counterfactual_{{weights}}.npz",
         figure=f"{RESULTS}/{{experiment}}/samples/counterfactual_{{weights}}.png",
     log:
-        f"logs/sample/{{experiment}}/counterfactual_{{weights}}.log",
+        f"{LOGS}/sample/{{experiment}}/counterfactual_{{weights}}.log",
     params:
         launch=launcher(),
         sampler=sampler_flags(),

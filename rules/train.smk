@@ -11,7 +11,7 @@ rule train:
     output:
         model=f"{RESULTS}/{{experiment}}/model.pt",
     log:
-        f"logs/train/{{experiment}}.log",
+        f"{LOGS}/train/{{experiment}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}.tsv"
     wildcard_constraints:
@@ -66,7 +66,7 @@ rule train_noised_classifier:
     output:
         model=f"{RESULTS}/{{experiment}}/noised_classifier.pt",
     log:
-        f"logs/train/{{experiment}}_noised_classifier.log",
+        f"{LOGS}/train/{{experiment}}_noised_classifier.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}_noised_classifier.tsv"
     params:

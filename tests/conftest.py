@@ -138,7 +138,7 @@ def trained_model(digits_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_workflow_results(digits_root, tmp_path_factory) -> Path:
     """The whole workflow run once on the tiny experiment (minutes): its working directory, holding config.yaml,
-    results/ and logs/. Tests that change it put it back."""
+    results/ (its logs in results/logs/). Tests that change it put it back."""
     from workflow_helpers import run_snakemake, tiny_workflow
     workdir = tmp_path_factory.mktemp("tiny_workflow")
     run_snakemake(workdir, tiny_workflow(workdir, digits_root), "--cores", "2")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,33 @@ def test_bad_flag_fails_before_torch_is_imported(tmp_path):
 def test_parse_flags_needs_values():
     with pytest.raises(ConfigError, match="--num_channels needs a value"):
         parse_flags("--num_channels --dropout 0.1")
+
+
+class Writes(io.StringIO):
+    """stderr that keeps each write call apart (unbuffered stderr turns each into its own system call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+@pytest.mark.parametrize("rank, prefix", [(None, "jointdiff train: error: "),
+                                          ("1", "jointdiff train: error (rank 1): ")])
+def test_an_error_is_one_whole_line_per_rank(tmp_path, monkeypatch, rank, prefix):
+    """torchrun's ranks print at once into one log: a line written in two calls (text, then newline) interleaves."""
+    from jointdiff.cli import main
+    if rank:
+        monkeypatch.setenv("RANK", rank)
+    else:
+        monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setattr(sys, "stderr", Writes())
+    assert main(["train", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert len(sys.stderr.calls) == 1 and sys.stderr.calls[0].startswith(prefix + "no experiment")
+    assert sys.stderr.calls[0].endswith("\n") and sys.stderr.calls[0].count("\n") == 1
 
 
 @pytest.mark.parametrize("config", ["empty.yaml", None])

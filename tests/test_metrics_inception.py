@@ -33,6 +33,15 @@ def test_converted_weights_are_cached_once(tmp_path):
     assert second == first and second.path.stat().st_mtime_ns == mtime
 
 
+def test_damaged_converted_weights_are_reported_and_converted_again(tmp_path, caplog):
+    whole = resolve_inception_weights(cache_dir=tmp_path)
+    data = whole.path.read_bytes()
+    whole.path.write_bytes(data[:len(data) // 2])  # a copy cut short
+    again = resolve_inception_weights(cache_dir=tmp_path)
+    assert again == whole and again.path.read_bytes() == data
+    assert f"converted Inception weights {whole.path}: not a readable PyTorch state dict" in caplog.text
+
+
 def test_converted_weights_fill_torch_fidelity_layout_strictly():
     weights = resolve_inception_weights()
     state = torch.load(weights.path, weights_only=True)

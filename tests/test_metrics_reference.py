@@ -80,22 +80,27 @@ def test_other_weights_are_not_served_from_the_cache(tmp_path, extractions):
     assert second.identity["extractor"] == other.extractor_id != first.identity["extractor"]
 
 
-def test_a_damaged_or_foreign_cache_file_is_recomputed(tmp_path, extractions):
+def test_a_damaged_or_foreign_cache_file_is_recomputed(tmp_path, extractions, caplog):
     cache = reference_cache_dir(tmp_path, "digits")
     reference = ReferenceImages(images(0), {"dataset": "digits", "split": "train"}, cache)
     weights = resolve_inception_weights()
     first = reference_statistics(reference, weights, device="cpu")
 
+    whole = first.path.read_bytes()
     first.path.write_bytes(b"truncated")
     again = reference_statistics(reference, weights, device="cpu")
     assert extractions == [4, 4] and not again.from_cache
+    first.path.write_bytes(whole[:len(whole) // 2])  # a zip cut short (zipfile.BadZipFile)
+    caplog.clear()
+    assert not reference_statistics(reference, weights, device="cpu").from_cache and extractions == [4, 4, 4]
+    assert f"ignoring unreadable reference cache {first.path}" in caplog.text
 
     with np.load(first.path) as data:  # the right name, but a stored key for something else
         arrays = {k: data[k] for k in data.files}
     arrays["key"] = np.str_("0" * 64)
     np.savez(first.path, **arrays)
     third = reference_statistics(reference, weights, device="cpu")
-    assert extractions == [4, 4, 4] and not third.from_cache
+    assert extractions == [4, 4, 4, 4] and not third.from_cache
     assert reference_statistics(reference, weights, device="cpu").from_cache
     torch.testing.assert_close(third.features, first.features)
 

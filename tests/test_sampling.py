@@ -4,6 +4,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from jointdiff.config import load_config
 from jointdiff.choices import GUIDANCE_METHODS
 from jointdiff.cli import build_parser
 from jointdiff.diffusion import build_diffusion
+from jointdiff.errors import CheckpointError
 from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import build_model, head_predict, load_trained
@@ -241,6 +243,18 @@ def test_interrupted_sampling_reuses_only_batches_made_the_same_way(trained_mode
     assert json.loads(str(resumed["settings"]))["model_sha256"] == sha256(trained_model)
 
 
+def test_a_damaged_batch_file_is_reported_and_sampled_again(trained_model, tmp_path, caplog):
+    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
+    parts = tmp_path / "s.parts"
+    parts.mkdir()
+    part = earlier_request(trained_model).part_path(parts, 0)
+    np.savez(part, images=done["images"][:8], seeds=np.arange(8))
+    part.write_bytes(part.read_bytes()[:200])  # a copy cut short
+    resumed = sample(trained_model, tmp_path / "s.npz", "--seeds", "0-15", "--batch-size", "8")
+    assert np.array_equal(resumed["images"], done["images"])
+    assert f"seed batch {part} is damaged (BadZipFile" in caplog.text
+
+
 def test_a_second_sampling_into_the_same_output_is_refused_naming_the_first(trained_model, tmp_path):
     out = tmp_path / "s.npz"
     command = [sys.executable, "-m", "jointdiff", "sample", "--model", str(trained_model), "--out", str(out),
@@ -269,6 +283,22 @@ def test_a_model_file_whose_weights_do_not_fit_its_config_gives_one_line(tmp_pat
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "weights do not fit the config stored with them" in err
+
+
+@pytest.mark.parametrize("damaged, asked", [("ema", "raw"), ("model", "ema"), ("model", "raw")])
+def test_a_model_file_with_a_missing_or_extra_weight_is_refused_whichever_half_is_asked_for(tmp_path, damaged,
+                                                                                            asked):
+    cfg = load_config(flags=TINY_FLAGS)
+    state = build_model(cfg).state_dict()
+    first = next(iter(state))
+    halves = {"model": dict(state), "ema": dict(state)}
+    del halves[damaged][first]
+    halves[damaged]["head.extra"] = torch.zeros(1)
+    torch.save({**halves, "step": 1, "config": cfg.to_dict()}, tmp_path / "model.pt")
+    name = "ema" if damaged == "ema" else "raw"
+    with pytest.raises(CheckpointError, match=rf"its {name} weights do not fit the config stored with them "
+                                              rf"\(1 missing: {re.escape(first)}; 1 unexpected: head.extra\)"):
+        load_trained(tmp_path / "model.pt", weights=asked)
 
 
 def test_guidance_changes_samples_and_alpha_zero_is_unguided(trained_model, tmp_path):

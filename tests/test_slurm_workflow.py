@@ -41,7 +41,7 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     accuracy = json.loads((tmp_path / "results" / "tiny" / "metrics" / "accuracy.json").read_text())
     row = next(csv.DictReader(open(tmp_path / "results" / "tables" / "accuracy.csv")))
     assert float(row["EMA (%)"]) == pytest.approx(100 * accuracy["weights"]["ema"]["accuracy"], abs=0.01)
-    train_log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    train_log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert "wrote results/tiny/model.pt" in train_log
 
 
@@ -70,7 +70,7 @@ def test_two_node_training_through_the_train_rule_resumes_after_a_cancel(slurm_c
         proc.kill()
 
     assert slurm_cluster.finished_state(first) == "CANCELLED"
-    log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     resumed = re.search(r"resumed from \S+ at step (\d+)", log)
     assert resumed and 0 < int(resumed.group(1)) < 60, log[-3000:]
     assert log.count("joined the gloo process group") >= 2  # both ranks of the resumed job

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import io
 import json
+import logging
 import re
 import os
 import signal
@@ -16,6 +20,10 @@ import pytest
 import torch
 
 from conftest import BIN, TINY_FLAGS, subprocess_env
+from jointdiff.cli import main
+from jointdiff.config import config_from_dict
+from jointdiff.errors import ConfigError
+from jointdiff.resume import check_run_dir
 from jointdiff.train.checkpoint import checkpoint_path, list_checkpoints, load_latest_checkpoint, save_checkpoint
 
 
@@ -267,6 +275,69 @@ def test_resuming_with_other_settings_is_refused_before_the_run_is_touched(digit
     error = proc.stderr.strip().splitlines()[-1]
     assert message in error and "ckpt-000000010.pt" in error and "--run-dir" in error
     assert run_files(run_dir) == before
+
+
+def test_a_run_directory_is_checked_by_its_config_file_without_loading_a_checkpoint(ten_step_run, tmp_path):
+    """The workflow's check at validation (torch-free): the same refusal as the training loop's, by config.json."""
+    cfg = config_from_dict(json.loads((ten_step_run / "config.json").read_text()))
+    check_run_dir(dataclasses.replace(cfg, num_steps=20, save_interval=2), ten_step_run)  # may change
+    with pytest.raises(ConfigError, match=r"ckpt-000000010.pt was trained with other settings \(lr 0.001 -> 0.002\)"):
+        check_run_dir(dataclasses.replace(cfg, lr=2e-3), ten_step_run)
+    with pytest.raises(ConfigError, match="num_steps 5 is below step 10"):
+        check_run_dir(dataclasses.replace(cfg, num_steps=5), ten_step_run)
+    run_dir = tmp_path / "run"
+    shutil.copytree(ten_step_run, run_dir)
+    (run_dir / "config.json").write_text('{"lr": 0.')  # cut short: left to the loop, which reads the checkpoint
+    check_run_dir(dataclasses.replace(cfg, lr=2e-3), run_dir)
+    shutil.rmtree(run_dir / "checkpoints")  # nothing to resume: a new run
+    (run_dir / "config.json").write_text((ten_step_run / "config.json").read_text())
+    check_run_dir(dataclasses.replace(cfg, lr=2e-3), run_dir)
+
+
+class FullDisk(io.RawIOBase):
+    """A file on a disk that fills up after `room` bytes (the write raises ENOSPC, as the kernel's does)."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_the_rerun_resumes(digits_root, tmp_path, monkeypatch, capsys,
+                                                                    caplog):
+    """The second checkpoint's write runs out of space halfway through torch's zip writer."""
+    run_dir = tmp_path / "run"
+    real_save, saves = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(f)
+        room = 10 ** 12 if len(saves) == 1 else 4096
+        return real_save(obj, FullDisk(f, room) if hasattr(f, "write") else f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", save)
+    command = ["train", *TINY_FLAGS, "--dataroot", str(digits_root), "--run-dir", str(run_dir), "--out",
+               str(run_dir / "model.pt"), "--device", "cpu", "--no-progress", "--num_steps", "6",
+               "--save_interval", "2"]
+    assert main(command) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    first = run_dir / "checkpoints" / "ckpt-000000002.pt"
+    assert len([line for line in error if "error" in line]) == 1 and "Traceback" not in "\n".join(error)
+    assert error[-1].startswith(f"jointdiff train: error: no space left on the device for {run_dir / 'checkpoints'}"
+                                f"/ckpt-000000004.pt: it needs about "), error[-1]
+    assert f"{first} (step 2) is intact and a rerun resumes from it" in error[-1]
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == [first.name]  # no temporary file left behind
+
+    monkeypatch.setattr(torch, "save", real_save)
+    caplog.set_level(logging.INFO)
+    assert main(command) == 0
+    assert f"resumed from {first} at step 2" in caplog.text
+    assert torch.load(run_dir / "model.pt", weights_only=False)["step"] == 6
 
 
 def test_a_resumed_run_may_train_longer(digits_root, tmp_path):

@@ -74,16 +74,32 @@ def test_lint_is_clean(tmp_path):
     ({"evaluation": {"fid_smoke": False}}, "sampling.unconditional_samples: 20 samples, but the FID needs at least"),
     ({"sampling": {"unconditional_samples": 1000000}}, "more than jointdiff sample's 100,000"),
     ({"sampling": {"guided_samples_per_class": 20000}}, "guided_samples_per_class (10 classes of tiny)"),
+    # Lists that mean nothing empty:
+    ({"sampling": {"guided_alphas": []}}, "guided_alphas"),
+    ({"evaluation": {"fid_weights": []}}, "fid_weights"),
+    ({"evaluation": {"fid_metrics": []}}, "fid_metrics"),
+    ({"evaluation": {"accuracy_noise_levels": []}}, "accuracy_noise_levels"),
+    ({"classic_guidance": {"scales": []}}, "scales"),
+    ({"experiments": [".."]}, "'..' does not match"),  # would write beside results/, not in it
+    ({"train": {"cpu_processes": 3}}, "experiment 'tiny': batch_size 16 is not divisible by its 3 training processes "
+                                      "(config key train.cpu_processes 3)"),
 ])
 def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root)
     data = yaml.safe_load(config.read_text())
     for key, value in change.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     config.write_text(yaml.safe_dump(data))
     proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_config_the_schema_refuses_is_named_by_its_file(tmp_path, digits_root):
+    config = tiny_workflow(tmp_path, digits_root)
+    config.write_text(config.read_text().replace("steps: 5", "steps: many"))
+    proc = run_snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and f"config from {config} (and --config): " in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("change, message", [
@@ -93,6 +109,7 @@ def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change,
     ({"resources": {"gpu": 4}}, "tiny.yaml: unknown key resources.gpu (did you mean gpus?)"),
     ({"resources": {"nodes": 0}}, "tiny.yaml: resources.nodes must be an integer >= 1, got 0"),
     ({"resources": {"runtime": "forever"}}, "tiny.yaml: resources.runtime must be minutes or a duration"),
+    ({"resources": {"gpus": 3}}, "batch_size 16 is not divisible by its 3 training processes (resources.gpus 3)"),
 ])
 def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root, **change)
@@ -100,6 +117,27 @@ def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change,
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in output, output[-3000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_refused_setting_change_keeps_the_trained_model_and_what_was_computed_from_it(tmp_path, digits_root):
+    """Snakemake deletes a job's outputs before the job runs: the refusal to resume comes at validation, so
+    model.pt survives it, and with the setting set back nothing runs again."""
+    steps = {"num_steps": 2, "save_interval": 2, "validation_interval": 2}
+    config = tiny_workflow(tmp_path, digits_root, **steps)
+    target = "results/tiny/metrics/accuracy.json"
+    run_snakemake(tmp_path, config, "--cores", "1", target)
+    kept = {p: (tmp_path / p).stat().st_mtime_ns for p in ("results/tiny/model.pt", target)}
+
+    tiny_workflow(tmp_path, digits_root, **steps, classifier_loss_scaling=0.2)
+    proc = run_snakemake(tmp_path, config, "--cores", "1", target, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "experiment 'tiny': " in output, output[-3000:]
+    assert "ckpt-000000002.pt was trained with other settings (classifier_loss_scaling 0.1 -> 0.2)" in output
+    assert {p: (tmp_path / p).stat().st_mtime_ns for p in kept} == kept
+
+    tiny_workflow(tmp_path, digits_root, **steps)
+    proc = run_snakemake(tmp_path, config, "-n", target)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
 
 
 def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_path):
@@ -211,7 +249,7 @@ def test_tiny_workflow_runs_every_rule_and_reports_measured_numbers(tiny_workflo
         assert not ABSOLUTE_PATH.search(text), (table, ABSOLUTE_PATH.search(text).group(0))
 
     # Rule logs report progress as plain lines, never a terminal's carriage-return updates.
-    logs = workdir / "logs"
+    logs = workdir / "results" / "logs"
     assert not [p for p in logs.rglob("*.log") if "\r" in p.read_text()]
     assert "training: 20/20 step (100%)" in (logs / "train" / "tiny.log").read_text()
     assert "sampling: 1/1 batch (100%)" in (logs / "sample" / "tiny" / "uncond_ema_n20.log").read_text()
@@ -262,12 +300,12 @@ def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoi
         assert time.monotonic() < deadline, "the training workers outlived the killed workflow"
         time.sleep(0.2)
     stopped_at = max(int(p.stem.split("-")[1]) for p in ckpt_dir.glob("ckpt-*.pt"))
-    assert "is gone: checkpointing" in (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    assert "is gone: checkpointing" in (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert not (tmp_path / target).exists()
 
     run_snakemake(tmp_path, config, "--unlock")  # a SIGKILL leaves Snakemake's lock behind, as after a crash
     run_snakemake(tmp_path, config, "--cores", "1", "--rerun-incomplete", target, "--config",
                   f"overrides={{num_steps: {stopped_at + 10}}}", timeout=1200)
-    log = (tmp_path / "logs" / "train" / "tiny.log").read_text()
+    log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert f"at step {stopped_at}" in log
     assert torch.load(tmp_path / target, weights_only=False)["step"] == stopped_at + 10

@@ -9,7 +9,6 @@ class with a fixed seed, into 1,437 train and 360 test images, and stores uint8 
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from jointdiff.atomic import atomic_write
 from jointdiff.data.layout import dataset_dir, how_to_prepare
 from jointdiff.data.raw import RawSplit
 from jointdiff.errors import DatasetError
+from jointdiff.images import NPZ_READ_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class DigitsSource:
         try:
             with np.load(path) as arrays:
                 images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        except NPZ_READ_ERRORS as err:
             raise DatasetError(f"dataset digits under {root}: {path} is missing or unreadable ({err}); delete it "
                                f"and {how_to_prepare('digits', root)}") from err
         return RawSplit(labels=torch.from_numpy(labels), classes=CLASSES, images=torch.from_numpy(images))

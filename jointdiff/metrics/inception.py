@@ -135,18 +135,19 @@ def convert_fid_helper_weights(torchscript: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _check_user_weights(path: Path) -> bool:
-    """Validate a user's weights file against the layout; returns whether its classifier is usable."""
+def _check_weights(path: Path, name: str) -> bool:
+    """Validate a weights file (called `name` in errors) against the layout; returns whether its classifier is
+    usable."""
     if not path.is_file():
-        raise UserError(f"--inception-weights {path}: no such file")
+        raise UserError(f"{name}: no such file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unreadable file is the user's to fix
-        raise UserError(f"--inception-weights {path}: not a readable PyTorch state dict ({err})") from err
+    except Exception as err:  # any unreadable file: a damaged one shows up here
+        raise UserError(f"{name}: not a readable PyTorch state dict ({err})") from err
     layout = compat_layout()
     if not isinstance(state, dict) or set(state) != set(layout):
         missing = len(set(layout) - set(state)) if isinstance(state, dict) else len(layout)
-        raise UserError(f"--inception-weights {path}: not an {FEATURE_EXTRACTOR} state dict "
+        raise UserError(f"{name}: not an {FEATURE_EXTRACTOR} state dict "
                         f"({missing} of its {len(layout)} tensors missing); expected torch-fidelity's "
                         "weights-inception-2015-12-05-6726825d.pth")
     return bool(torch.isfinite(state["fc.weight"]).all())
@@ -157,11 +158,17 @@ def resolve_inception_weights(weights_path: str | Path | None = None,
     """The weights to use: the user's file if given, else fid-helper's network converted once into `cache_dir`."""
     if weights_path is not None:
         path = Path(weights_path).expanduser().resolve()
-        has_classifier = _check_user_weights(path)
+        has_classifier = _check_weights(path, f"--inception-weights {path}")
         return InceptionWeights(path, "user-file", _file_digest(path, "sha256"), has_classifier)
 
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = (path / CONVERTED_NAME).expanduser().resolve()
+    if path.is_file():
+        try:
+            _check_weights(path, f"converted Inception weights {path}")
+        except UserError as err:
+            log.warning("%s; converting them again", err)
+            path.unlink()
     if not path.is_file():
         torchscript = fid_helper_torchscript()
         log.info("converting %s into torch-fidelity's %s layout at %s", torchscript, FEATURE_EXTRACTOR, path)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from jointdiff.atomic import atomic_write
+from jointdiff.images import NPZ_READ_ERRORS
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import gaussian_statistics
 from jointdiff.metrics.inception import POOL3, InceptionWeights
@@ -87,8 +88,8 @@ def _read_cache(path: Path, key: str, identity: dict[str, Any]) -> ReferenceStat
                 log.warning("ignoring %s: it was computed for different images or weights", path)
                 return None
             features, mu, sigma = data["features"], data["mu"], data["sigma"]
-    except (OSError, ValueError, KeyError) as err:
-        log.warning("ignoring unreadable reference cache %s (%s)", path, err)
+    except NPZ_READ_ERRORS as err:
+        log.warning("ignoring unreadable reference cache %s (%s); computing the statistics again", path, err)
         return None
     log.info("reference statistics from cache %s", path)
     return ReferenceStatistics(torch.from_numpy(features), mu, sigma, identity, key, path, from_cache=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 from jointdiff.errors import UserError
+from jointdiff.images import NPZ_READ_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _read_npz(path: Path) -> torch.Tensor:
             if "images" not in data.files:
                 raise UserError(f"{path}: no 'images' array (found {', '.join(data.files) or 'nothing'})")
             images = data["images"]
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except NPZ_READ_ERRORS as err:
         raise UserError(f"{path}: not a readable .npz file ({err})") from err
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise UserError(f"{path}: 'images' must be N x H x W x C with C = 1 or 3, got {images.shape}")

@@ -23,7 +23,7 @@ import torch
 from jointdiff.choices import CLASSIC_GUIDANCE
 from jointdiff.diffusion import CondFn, EpsFn, make_generators, sample_loop
 from jointdiff.distributed import DistInfo
-from jointdiff.images import save_grid, save_npz, to_uint8
+from jointdiff.images import NPZ_READ_ERRORS, save_grid, save_npz, to_uint8
 from jointdiff.keys import KEY_ALPHA, KEY_ATTRIBUTE, KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS, KEY_SEEDS
 from jointdiff.model import TrainedModel
 from jointdiff.progress import progress
@@ -78,6 +78,22 @@ def sample_batch(trained: TrainedModel, seeds: list[int], labels: torch.Tensor, 
                        x_start=x_start, t_start=t_start, device=device, cond_fn=cond_fn)
 
 
+def _finished(path: Path, seeds: list[int]) -> bool:
+    """Whether a batch file exists and reads back whole; a damaged one is reported, deleted and made again."""
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if data[KEY_SEEDS].tolist() == seeds and len(data[KEY_IMAGES]) == len(seeds):
+                return True
+            problem = "it holds other seeds"
+    except NPZ_READ_ERRORS as err:
+        problem = f"{type(err).__name__}: {err}"
+    log.warning("seed batch %s is damaged (%s); sampling it again", path, problem)
+    path.unlink()
+    return False
+
+
 def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, info: DistInfo) -> None:
     """Write this process's share of the seed batches into parts_dir (skipping finished ones, deleting those an
     earlier run made with another model, settings, seeds or targets)."""
@@ -86,7 +102,7 @@ def generate(trained: TrainedModel, request: SampleRequest, parts_dir: Path, inf
     todo, stale = [], 0
     for start, seeds in mine:
         path = request.part_path(parts_dir, start)
-        if path.exists():
+        if _finished(path, seeds):
             continue
         for other in parts_dir.glob(f"batch-{start:09d}*.npz"):
             other.unlink()

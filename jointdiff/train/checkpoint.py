@@ -3,52 +3,77 @@
 Checkpoints live in `<run_dir>/checkpoints/ckpt-<step>.pt`, outside the files Snakemake declares, because
 Snakemake deletes a failed job's outputs. Each is written to a temporary name, fsynced, then renamed, so a kill
 never leaves a half-written file under a real name; a file that still fails to load (a disk fault, a copy cut
-short) is reported and the previous checkpoint is used.
+short) is reported and the previous checkpoint is used. A full disk ends the run with one line that names the file,
+what it needs and the checkpoint a rerun resumes from.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from jointdiff.atomic import atomic_write
+from jointdiff.errors import UserError
+from jointdiff.resume import checkpoint_path, list_checkpoints
 
 log = logging.getLogger(__name__)
 
-CKPT_PATTERN = re.compile(r"^ckpt-(\d{9})\.pt$")
+
+class DiskFull(UserError):
+    """A training file did not fit on its disk; the files written before it are intact."""
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save through `atomic_write`, then fsync the directory so the rename itself survives a crash."""
+def _out_of_space(err: BaseException | None) -> bool:
+    """Whether a failed write ran out of space: torch's zip writer raises a RuntimeError ("unexpected pos ...")
+    whose context is the OSError of the file's write."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _disk_full(obj: Any, path: Path, ckpt_dir: Path, step: int) -> DiskFull:
+    """The one-line error of a write that ran out of space: the file, its size, and where a rerun resumes."""
+    earlier = [c for c in list_checkpoints(ckpt_dir) if c[0] <= step]
+    resume = (f"{earlier[-1][1]} (step {earlier[-1][0]}) is intact and a rerun resumes from it" if earlier
+              else "there is no earlier checkpoint, so a rerun starts the run anew")
+    free = shutil.disk_usage(path.parent).free
+    return DiskFull(f"no space left on the device for {path}: it needs about {_tensor_bytes(obj) / 2 ** 20:.1f} MiB "
+                    f"(its tensors), {free / 2 ** 20:.1f} MiB are free; {resume}. Free some space and rerun")
+
+
+def atomic_torch_save(obj: Any, path: str | Path, ckpt_dir: str | Path, step: int) -> None:
+    """torch.save through `atomic_write`, then fsync the directory so the rename itself survives a crash. A full disk
+    raises DiskFull naming the newest checkpoint of ckpt_dir up to `step`, which a rerun resumes from."""
     path = Path(path)
-    atomic_write(path, lambda f: torch.save(obj, f))
+    try:
+        atomic_write(path, lambda f: torch.save(obj, f))
+    except (OSError, RuntimeError) as err:
+        if not _out_of_space(err):
+            raise
+        raise _disk_full(obj, path, Path(ckpt_dir), step) from None
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def checkpoint_path(ckpt_dir: str | Path, step: int) -> Path:
-    return Path(ckpt_dir) / f"ckpt-{step:09d}.pt"
-
-
-def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint in the directory, oldest first."""
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        return []
-    found = []
-    for p in ckpt_dir.iterdir():
-        m = CKPT_PATTERN.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int) -> Path:
@@ -59,7 +84,7 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep
     replaced when training reaches their step).
     """
     path = checkpoint_path(ckpt_dir, step)
-    atomic_torch_save(state, path)
+    atomic_torch_save(state, path, ckpt_dir, step)
     for _, old in [c for c in list_checkpoints(ckpt_dir) if c[0] <= step][:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -155,7 +155,7 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
         trackers.log(record)
         atomic_torch_save({"model": state.model.state_dict(), "ema": state.ema.state_dict(), "config": cfg.to_dict(),
                            "step": state.step, "data_manifest": data_manifest, "final_validation": final},
-                          paths.model_out)
+                          paths.model_out, paths.ckpt_dir, state.step)
         log.info("wrote %s (%s)", paths.model_out, ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
         if not cfg.skip_save:
             save_checkpoint(state.to_dict(cfg, info.world_size, data_manifest), paths.ckpt_dir, state.step,

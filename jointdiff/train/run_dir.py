@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jointdiff.resume import CHECKPOINT_DIR, CONFIG_FILE
+
 
 @dataclass
 class RunPaths:
@@ -13,12 +15,12 @@ class RunPaths:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.run_dir / CHECKPOINT_DIR
 
     @property
     def config_file(self) -> Path:
         """The config of the latest launch (the checkpoints carry the one each was trained with)."""
-        return self.run_dir / "config.json"
+        return self.run_dir / CONFIG_FILE
 
     @property
     def lock_file(self) -> Path:

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from jointdiff.config import RESUME_MAY_CHANGE, ExperimentConfig, changed_settings
-from jointdiff.errors import CheckpointError, ConfigError
+from jointdiff.config import ExperimentConfig
+from jointdiff.errors import CheckpointError
 from jointdiff.model import JointDiffusionModel, build_model
+from jointdiff.resume import check_resume
 from jointdiff.train.checkpoint import load_latest_checkpoint
 from jointdiff.train.crossrank_batchnorm import convert_to_crossrank
 from jointdiff.train.ema import make_ema
@@ -88,13 +89,5 @@ def resume_point(cfg: ExperimentConfig, ckpt_dir: Path) -> tuple[dict[str, Any],
     if "config" not in saved:
         raise CheckpointError(f"checkpoint {path} carries no config, so whether it fits this run cannot be "
                               "checked; train into a new --run-dir")
-    changed = changed_settings(saved["config"], cfg)
-    if changed:
-        listed = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
-        raise ConfigError(f"{path} was trained with other settings ({listed}); a resumed run may change only "
-                          f"{', '.join(RESUME_MAY_CHANGE)}. Set them back, or start a new run: another --run-dir "
-                          f"(in the workflow: another experiment name), or move {ckpt_dir} away")
-    if saved["step"] > cfg.num_steps:
-        raise ConfigError(f"num_steps {cfg.num_steps} is below step {saved['step']} of {path}, where this run "
-                          f"would resume; raise num_steps, or start a new run (another --run-dir)")
+    check_resume(saved["config"], saved["step"], cfg, path, ckpt_dir)
     return found
