@@ -141,7 +141,7 @@ EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
 # What the training job would refuse only after Snakemake deleted a finished experiment's model.pt (it deletes a
 # job's outputs first): settings its checkpoints were not trained with, by the config beside them; and a batch
 # that its processes (GPUs x nodes, or train.cpu_processes per node) cannot share evenly.
-from jointdiff.resume import check_run_dir  # noqa: E402
+from jointdiff.jobs.resume import check_run_dir  # noqa: E402
 
 for _name, _experiment in EXPERIMENT_CONFIGS.items():
     try:

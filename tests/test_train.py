@@ -23,7 +23,7 @@ from conftest import BIN, TINY_FLAGS, subprocess_env
 from jointdiff.cli import main
 from jointdiff.config import config_from_dict
 from jointdiff.errors import ConfigError
-from jointdiff.resume import check_run_dir
+from jointdiff.jobs.resume import check_run_dir
 from jointdiff.train.checkpoint import checkpoint_path, list_checkpoints, load_latest_checkpoint, save_checkpoint
 
 

@@ -20,7 +20,7 @@ import torch
 
 from jointdiff.atomic import atomic_write
 from jointdiff.errors import UserError
-from jointdiff.resume import checkpoint_path, list_checkpoints
+from jointdiff.jobs.resume import checkpoint_path, list_checkpoints
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jointdiff.resume import CHECKPOINT_DIR, CONFIG_FILE
+from jointdiff.jobs.resume import CHECKPOINT_DIR, CONFIG_FILE
 
 
 @dataclass

@@ -17,7 +17,7 @@ from torch import nn
 from jointdiff.config import ExperimentConfig
 from jointdiff.errors import CheckpointError
 from jointdiff.model import JointDiffusionModel, build_model
-from jointdiff.resume import check_resume
+from jointdiff.jobs.resume import check_resume
 from jointdiff.train.checkpoint import load_latest_checkpoint
 from jointdiff.train.crossrank_batchnorm import convert_to_crossrank
 from jointdiff.train.ema import make_ema
