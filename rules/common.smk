@@ -149,9 +149,12 @@ for _name, _experiment in EXPERIMENT_CONFIGS.items():
     except UserError as err:
         raise WorkflowError(f"experiment {_name!r}: {err}")
     _gpus, _nodes = _experiment.resources["gpus"], _experiment.resources["nodes"]
-    _processes = _nodes * (_gpus or config["train"]["cpu_processes"])
+    _cap = getattr(workflow.global_resources.get("gpu"), "value", None)  # --resources gpu=N: jobs scale down to it
+    _scaled = _nodes == 1 and isinstance(_cap, int) and 0 < _cap < _gpus
+    _processes = _nodes * ((_cap if _scaled else _gpus) or config["train"]["cpu_processes"])
     if _experiment.cfg.batch_size % _processes:
         _by = f"resources.gpus {_gpus}" if _gpus else f"config key train.cpu_processes {_processes // _nodes}"
+        _by += f" scaled down to the {_cap} GPUs of --resources gpu" if _scaled else ""
         raise WorkflowError(f"experiment {_name!r}: batch_size {_experiment.cfg.batch_size} is not divisible by its "
                             f"{_processes} training processes ({_by}" + (f" x {_nodes} nodes)" if _nodes > 1 else ")"))
 

@@ -64,3 +64,14 @@ def test_every_gpu_job_runs_through_the_launcher_on_its_allocation(tmp_path):
     assert {rule: int(gpus) for rule, gpus, _ in jobs if rule in ("train", "sample_unconditional", "fid_standard")} == {
         "train": 2, "sample_unconditional": 2, "fid_standard": 1}
     assert "--experiment-gpus 4" in next(shell for rule, _, shell in jobs if rule == "train")
+
+
+def test_a_batch_the_scaled_down_gpus_cannot_share_is_refused_before_any_job(tmp_path):
+    # svhn trains batch 256 on 4 GPUs; a 3-GPU machine would scale it to 3 processes, which cannot split it.
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0,1,2"}
+    command = snakemake_command(tmp_path, REPO / "config" / "config.yaml", "-n", "--workflow-profile", str(PROFILE),
+                                "--config", "experiments=[svhn]")
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert ("experiment 'svhn': batch_size 256 is not divisible by its 3 training processes (resources.gpus 4 scaled "
+            "down to the 3 GPUs of --resources gpu)") in proc.stdout + proc.stderr
