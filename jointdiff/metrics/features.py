@@ -2,10 +2,10 @@
 
 Images go in as uint8 N×C×H×W with C = 1 or 3; grey images are repeated to 3 channels one at a time, so a large
 set is never copied. torch-fidelity resizes with its TF1.x-exact bilinear filter to 299×299 and normalises
-with (x − 128) / 128, as the TF graph did. TF32 is switched off while features are computed (`precision.full_float32`),
-so that an Ampere or newer GPU gives full float32 convolutions and matrix products, whatever the model used. A hook on the extractor counts the images
-it has seen, so a run of minutes shows its progress (`jointdiff.progress`) without changing torch-fidelity's
-batching.
+with (x − 128) / 128, as the TF graph did. TF32 is switched off while features are computed
+(`precision.full_float32`), so that an Ampere or newer GPU gives full float32 convolutions and matrix products,
+whatever the model used. A hook on the extractor counts the images it has seen, so a run of minutes shows its
+progress (`jointdiff.progress`) without changing torch-fidelity's batching.
 """
 
 from __future__ import annotations

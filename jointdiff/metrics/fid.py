@@ -2,9 +2,9 @@
 
 The standard protocol: TF-Inception pool3 features with torch-fidelity's TF-exact resize,
 statistics in float64, precision/recall with k = 3 nearest neighbours, KID with torch-fidelity's polynomial
-kernel; precision/recall's k-NN distances run on the job's GPU when it has one (in full float32: at 50,000 samples
-hours on a CPU, minutes on a GPU). Features come from torch-fidelity's extractor and batching (`features.py`), and every number from its
-own metric functions on those features — the same maths `torch_fidelity.calculate_metrics` runs (a test
+kernel. Precision/recall's k-NN distances run on the job's GPU when it has one, in full float32 (at 50,000
+samples: hours on a CPU, minutes on a GPU). Features come from torch-fidelity's extractor and batching
+(`features.py`), and every number from its own metric functions on those features — the same maths `torch_fidelity.calculate_metrics` runs (a test
 checks the two agree) — so that the reference side can come from our cache (`reference.py`), keyed by the
 exact weights, which torch-fidelity's own cache is not.
 
@@ -34,9 +34,9 @@ from jointdiff.distributed import resolve_device
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_FLOOR, KEY_ISC_MEAN,
                             KEY_ISC_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_METRICS, KEY_MIN_SAMPLES, KEY_N_REFERENCE,
-                            KEY_N_SAMPLES, KEY_NUMERICS, KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL, KEY_RECALL, KEY_REFERENCE,
-                            KEY_SAMPLES, KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE, KEY_TORCH_FIDELITY,
-                            KEY_WEIGHTS)
+                            KEY_N_SAMPLES, KEY_NUMERICS, KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL,
+                            KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES, KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE,
+                            KEY_TORCH_FIDELITY, KEY_WEIGHTS)
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import frechet_distance, gaussian_statistics
 from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
