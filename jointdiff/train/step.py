@@ -7,7 +7,8 @@ dropout and augmentation off - N processes reach the same weights as one, also w
 semi-supervised buffer spans the global batch, `labelled_buffer.py`).
 
 Nothing in a step waits for the device: the draws happen there, and the buffer's decisions come from the label
-mask on the host.
+mask on the host. (CUDA's generators give the same numbers on GPUs of one model; a run resumed on another model of
+GPU draws other, equally distributed, noise from there on.)
 """
 
 from __future__ import annotations
