@@ -232,3 +232,8 @@ def test_paper_augmentation_runs_end_to_end(noised):
     out = run(model, x0, y, noised_classifier=noised, augment=build_augmentation(cfg))
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
+
+
+def test_a_buffer_saved_as_one_process_images_is_refused_by_name():
+    with pytest.raises(ValueError, match="dataset indices"):
+        LabelledBuffer().load_state_dict({"images": None, "targets": None}, None, slice(0, 4), torch.device("cpu"))

@@ -84,6 +84,9 @@ class LabelledBuffer:
 
     def load_state_dict(self, state: dict[str, Any], dataset, rank_rows: slice, device: torch.device) -> None:
         """Continue a saved buffer: this rank's share is the rows whose positions fall in `rank_rows`."""
+        if "indices" not in state:
+            raise ValueError("its semi-supervised buffer holds images of one process, not the global batch's "
+                             "dataset indices")
         self.indices, self.positions = state["indices"].cpu(), state["positions"].cpu()
         mine = (self.positions >= rank_rows.start) & (self.positions < rank_rows.stop)
         self.images = self.labels = None
