@@ -9,7 +9,7 @@ CORES  ?= all
 TEST_WORKERS ?= 2
 PARALLEL = --numprocesses $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-.PHONY: setup test test-fast demo lint report-html clean-demo
+.PHONY: setup test test-fast demo lint report-html clean-demo gpu-check
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ test: setup
 
 test-fast: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PARALLEL) -m "not slow and not workflow and not slurm"
+
+# What the pipeline's steps cost on this machine's GPUs (about 5 minutes on one GPU; refuses to run without CUDA).
+gpu-check: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/gpu_check.py
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml

@@ -1,7 +1,7 @@
 """Performance benchmarks of jointdiff (not part of the installed package; run from the repository root).
 
     run.py           the suite: python -m benchmarks.run [--smoke]  (training, optimizer, sampling, FID features)
-    gpu_check.py     one script for a lent GPU: correctness of the GPU fast paths, then their timings
+    gpu_check.py     make gpu-check: the pipeline's own steps on the GPUs, host syncs, GPU-hours per paper experiment
     profile_step.py  where a training step's time goes (torch.profiler, top operators)
 
     variants.py      the named fast paths (fp32 / bf16, +cl, +compile, /nocls)

@@ -77,7 +77,8 @@ class VariantStep:
         self.model = variant_model(base, variant, device).train()
         self.ema = make_ema(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), cfg)
-        step = TrainStep(self.model, build_diffusion(cfg), cfg, augment if self.model.head is not None else None)
+        step = TrainStep(self.model, build_diffusion(cfg).to(device), cfg,
+                         augment if self.model.head is not None else None)
         self.run_step = torch.compile(step) if variant.compile else step
         self.x0 = variant.layout(batch.x0)
 

@@ -100,7 +100,9 @@ class ExperimentConfig:
     eval_on_test_set: bool = _opt(True, "validate on the test split instead of a held-out train part")
     skip_save: bool = _opt(False, "no checkpoints (the final model is still written)")
     gpu_id: int = _opt(-1, "CUDA device for a single-process run; under torchrun LOCAL_RANK decides (-1)")
-    # --- performance (off = paper-faithful fp32) ----------------------------------------------------------
+    # --- numerics and performance (the defaults: the authors' precision) -------------------------------------------
+    tf32: bool = _opt(True, "TF32 matmuls and convolutions on GPUs, as the authors' torch 1.11 ran them by default "
+                            "(False: full float32); also for sampling and evaluating the model")
     bf16: bool = _opt(False, "bf16 autocast for the forward passes")
     channels_last: bool = _opt(False, "channels_last memory format")
     compile: bool = _opt(False, "torch.compile the UNet")

@@ -2,7 +2,8 @@
 
 The maths (beta schedules, q(x_t | x_0), the posterior, p(x_{t-1} | x_t), L_diff) uses guided-diffusion's names,
 so that each line can be read against Ho et al. (2020) and Nichol & Dhariwal (2021). Schedule quantities are kept
-in float64 and cast to the input's dtype when extracted. Timesteps t are 0-based: t = 0 is the first noising
+in float64 and cast to the input's dtype when extracted; `diffusion.to(device)` puts them where the model runs, so
+that no step copies them from the host. Timesteps t are 0-based: t = 0 is the first noising
 step, x_0 the data.
 
 Respacing (fewer sampling steps) reuses the same maths: `GaussianDiffusion.respaced(timesteps)` returns a
@@ -18,6 +19,7 @@ depends only on its own seed, never on the batch it was generated in or on the b
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ import torch
 from torch import Tensor
 
 from jointdiff.choices import NOISE_SCHEDULES, SAMPLERS, VARIANCES
+from jointdiff.transfer import host_to_device
 
 if TYPE_CHECKING:
     from jointdiff.config import ExperimentConfig
@@ -69,7 +72,8 @@ def space_timesteps(num_timesteps: int, count: int) -> list[int]:
 
 
 def extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
-    """values[t] as a [N, 1, ..., 1] tensor that broadcasts against `like` ([N, ...]), in like's dtype."""
+    """values[t] as a [N, 1, ..., 1] tensor that broadcasts against `like` ([N, ...]), in like's dtype.
+    (`values` is copied to t's device only if it lives elsewhere: a diffusion moved there copies nothing.)"""
     out = values.to(t.device)[t].to(like.dtype)
     return out.reshape(-1, *([1] * (like.dim() - 1)))
 
@@ -111,6 +115,23 @@ class GaussianDiffusion:
         self.model_variance = {"fixedlarge": fixed_large, "fixedsmall": self.posterior_variance}
         self.model_log_variance = {"fixedlarge": fixed_large.log(),
                                    "fixedsmall": self.posterior_log_variance_clipped}
+
+    @property
+    def device(self) -> torch.device:
+        return self.betas.device
+
+    def to(self, device: torch.device | str) -> GaussianDiffusion:
+        """This diffusion with every schedule tensor on `device` (itself when they are there already)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        moved = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                setattr(moved, name, value.to(device))
+            elif isinstance(value, dict):
+                setattr(moved, name, {k: v.to(device) for k, v in value.items()})
+        return moved
 
     # --- forward process -------------------------------------------------------------------------------
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
@@ -204,10 +225,13 @@ def make_generators(seeds: Sequence[int], device: torch.device | str = "cpu") ->
 def randn_per_sample(generators: Sequence[torch.Generator], shape: Sequence[int],
                      device: torch.device | str) -> Tensor:
     """[N, ...] standard normal noise whose row i is drawn from generators[i] only (on the generator's device,
-    then moved to `device`)."""
+    then moved to `device`).
+
+    With CPU generators a sample's noise is the same on any device; the rows reach a GPU through pinned memory
+    without making the host wait, so the host draws the next step's noise while the GPU runs this one."""
     assert len(generators) == shape[0], f"{len(generators)} generators for a batch of {shape[0]}"
     rows = [torch.randn(tuple(shape[1:]), generator=g, device=g.device) for g in generators]
-    return torch.stack(rows).to(device)
+    return host_to_device(torch.stack(rows), device)
 
 
 def ancestral_step(diffusion: GaussianDiffusion, x_t: Tensor, t: Tensor, eps: Tensor, noise: Tensor | None, *,
@@ -280,15 +304,15 @@ def sample_loop(eps_fn: EpsFn, diffusion: GaussianDiffusion, generators: Sequenc
         raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
     if (x_start is None) != (t_start is None):
         raise ValueError("x_start and t_start go together")
-    spaced = sampling_diffusion(diffusion, steps, t_start)
     if x_start is None:
         x = randn_per_sample(generators, shape, device)
     else:
         assert tuple(x_start.shape) == tuple(shape), f"x_start {tuple(x_start.shape)} != shape {tuple(shape)}"
         x = x_start
+    spaced = sampling_diffusion(diffusion, steps, t_start).to(x.device)
     for i in range(spaced.num_timesteps - 1, -1, -1):
         t = torch.full((shape[0],), i, dtype=torch.long, device=x.device)
-        original_t = spaced.timestep_map.to(x.device)[t]
+        original_t = spaced.timestep_map[t]
         eps = eps_fn(x, original_t)
         shift = None if cond_fn is None else cond_fn(x, original_t)
         needs_noise = i > 0 and (sampler == "ancestral" or eta > 0)

@@ -11,6 +11,7 @@ KEY_DATASET = "dataset"
 KEY_MODEL = "model"                # the model.pt a metric was measured on
 KEY_STEP = "step"                  # the training step of that model
 KEY_N = "n"                        # images counted (test images, or guided samples)
+KEY_NUMERICS = "numerics"          # every metric file: {"device": "cuda" | "cpu", "tf32": bool}, what computed it
 
 # --- accuracy.json (`jointdiff accuracy`) --------------------------------------------------------------------------
 KEY_SPLIT = "split"

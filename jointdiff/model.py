@@ -20,6 +20,7 @@ from jointdiff.classifier import JointHead
 from jointdiff.config import ExperimentConfig, config_from_dict
 from jointdiff.diffusion import GaussianDiffusion, build_diffusion
 from jointdiff.errors import CheckpointError, ConfigError, UserError
+from jointdiff.precision import set_precision
 from jointdiff.unet import UNetModel, build_unet
 
 
@@ -147,7 +148,8 @@ def _weights_mismatch(model: nn.Module, saved: Any) -> str:
 
 
 def load_trained(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> TrainedModel:
-    """The model of `path` with its raw or EMA weights, in eval mode, on `device`."""
+    """The model of `path` with its raw or EMA weights, in eval mode, on `device`, with its diffusion's schedule
+    there too; the process runs at the precision the model was trained with (its config's `tf32`)."""
     if weights not in WEIGHTS:
         raise UserError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     state = read_model_file(path)
@@ -164,4 +166,5 @@ def load_trained(path: str | Path, weights: str = "ema", device: str | torch.dev
                                   f"({mismatch}); the file was changed or mixed up, train it again")
     model.load_state_dict(state[STATE_KEYS[weights]])
     model.to(device).eval().requires_grad_(False)
-    return TrainedModel(model, cfg, build_diffusion(cfg), weights, int(state.get("step", 0)), Path(path))
+    set_precision(cfg.tf32)
+    return TrainedModel(model, cfg, build_diffusion(cfg).to(device), weights, int(state.get("step", 0)), Path(path))

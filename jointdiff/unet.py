@@ -122,12 +122,13 @@ class AttentionBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x [N, C, H, W] -> [N, C, H, W]."""
         n, c, *spatial = x.shape
-        x_flat = x.reshape(n, c, -1)
-        qkv = self.qkv(self.norm(x_flat)).reshape(n, self.num_heads, 3 * c // self.num_heads, -1)
+        hw = math.prod(spatial)  # explicit sizes, not -1: an empty batch (a rank's share of a classifier step) works
+        x_flat = x.reshape(n, c, hw)
+        qkv = self.qkv(self.norm(x_flat)).reshape(n, self.num_heads, 3 * c // self.num_heads, hw)
         # [N, heads, HW, 3·C/heads], contiguous so that the CPU flash kernel (not the slow math path) is used
         qkv = qkv.transpose(-1, -2).contiguous()
         q, k, v = qkv.chunk(3, dim=-1)  # each [N, heads, HW, C/heads]
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2).reshape(n, c, -1)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2).reshape(n, c, hw)
         return (x_flat + self.proj_out(attended)).reshape(n, c, *spatial)
 
 

@@ -33,6 +33,7 @@ def test_noise_curve_reads_the_head_at_zero_or_t(trained_model, digits_root, tmp
                      "--noise-fractions", "0,0.3", "--weights", "ema", "--head-t", head_t, "--device", "cpu"]) == 0
         result = json.loads(out.read_text())
         assert result["head_t"] == head_t and result["weights"]["ema"]["n"] == len(data)
+        assert result["numerics"] == {"device": "cpu", "tf32": False}  # CPUs have no TF32
         clean, noised = result["noise_curve"]["ema"]
         assert (clean["t"], noised["t"]) == (0, t)
         assert clean["accuracy"] == result["weights"]["ema"]["accuracy"] > 0.5

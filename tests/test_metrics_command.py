@@ -97,6 +97,7 @@ def test_paper_protocol_smoke_run_writes_labelled_json_and_caches_the_reference(
     assert result["reference"]["split"] == "test" and result["reference"]["dataset"] == "folder"
     assert result["n_samples"] == 4 and result["n_reference"] == 4 and result["min_samples"] == 5000
     assert result["metrics"] == ["fid", "prc"] and "kid_mean" not in result
+    assert result["numerics"] == {"device": "cpu", "tf32": False}
     assert np.isfinite(result["fid"]) and 0 <= result["precision"] <= 1
     assert [p.name for p in out.parent.iterdir()] == ["fid_paper.json"]
     cache_file = Path(result["reference"]["cache_file"])

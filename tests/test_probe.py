@@ -16,6 +16,7 @@ def test_probe_scores_every_block_at_every_timestep_and_the_report_shows_them(tr
     blocks, accuracy = probe["blocks"], probe["probe_accuracy"]
     assert [b["name"] for b in blocks][-1] == "middle block" and len(blocks) == 7  # conv, 3 levels, 2 downs, middle
     assert probe["timesteps"] == [0, 50] and probe["n_train"] == 300 and probe["n_test"] == 360
+    assert probe["numerics"] == {"device": "cpu", "tf32": False}
     assert len(accuracy) == 7 and all(len(row) == 2 and all(0 <= a <= 1 for a in row) for row in accuracy)
     assert accuracy[-1][0] > 0.5 and probe["objective"] == "joint"  # clean digits: far above chance (10%)
 

@@ -49,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     from jointdiff.atomic import atomic_write_json
     from jointdiff.distributed import resolve_device
+    from jointdiff.keys import KEY_NUMERICS
     from jointdiff.metrics.accuracy import accuracy_report
+    from jointdiff.precision import numerics
 
     result = accuracy_report(args.model, args.dataroot, split=args.split, noise_fractions=fractions,
                              head_t=args.head_t, weights=weights, batch_size=args.batch_size,
                              device=resolve_device(args.device))
+    result[KEY_NUMERICS] = numerics(resolve_device(args.device))  # as the model's config set it (load_trained)
     atomic_write_json(args.out, result)
     return 0

@@ -36,10 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     from jointdiff.atomic import atomic_write_json
     from jointdiff.distributed import resolve_device
+    from jointdiff.keys import KEY_NUMERICS
     from jointdiff.metrics.probe import probe_report
+    from jointdiff.precision import numerics
 
     result = probe_report(args.model, args.dataroot, t_fractions=fractions, weights=args.weights,
                           train_images=args.train_images, batch_size=args.batch_size,
                           device=resolve_device(args.device))
+    result[KEY_NUMERICS] = numerics(resolve_device(args.device))  # as the model's config set it (load_trained)
     atomic_write_json(args.out, result)
     return 0

@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.atomic import atomic_write_json
     from jointdiff.distributed import resolve_device
     from jointdiff.metrics.scores import score_guided_samples
+    from jointdiff.precision import numerics
 
     result = score_guided_samples(args.samples, args.model, args.independent_classifier,
                                   resolve_device(args.device), noised_classifier=args.noised_classifier)
+    result[K.KEY_NUMERICS] = numerics(resolve_device(args.device))  # as the model's config set it (load_trained)
     atomic_write_json(args.out, result)
     log.info("alpha %s: own classifier %.3f, independent classifier %s", result[K.KEY_ALPHA],
              result[K.KEY_OWN_TARGET_ACCURACY], result[K.KEY_INDEPENDENT_TARGET_ACCURACY])

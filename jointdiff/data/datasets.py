@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from jointdiff.data.images import decode_image
 from jointdiff.images import from_uint8
+from jointdiff.transfer import host_to_device
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class InMemoryDataset(Dataset):
         return from_uint8(self.images[index]), self.labels[index]
 
     def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x float32 [B x C x H x W] in [-1, 1] and y for the given indices, on the dataset's device."""
-        indices = indices.to(self.images.device)
+        """x float32 [B x C x H x W] in [-1, 1] and y for the given indices, on the dataset's device (the
+        indices reach a GPU without making the host wait)."""
+        indices = host_to_device(indices, self.images.device)
         return from_uint8(self.images[indices]), self.labels[indices]
 
     def to(self, device: torch.device | str) -> InMemoryDataset:

@@ -30,3 +30,8 @@ def mask_labels(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     masked = labels.clone()
     masked[~mask] = UNLABELLED
     return masked
+
+
+def known_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Bool [N]: the samples whose label (a class, or every attribute of a row) is known."""
+    return labels >= 0 if labels.dim() == 1 else (labels >= 0).all(dim=1)

@@ -2,17 +2,16 @@
 
 Images go in as uint8 N×C×H×W with C = 1 or 3; grey images are repeated to 3 channels one at a time, so a large
 set is never copied. torch-fidelity resizes with its TF1.x-exact bilinear filter to 299×299 and normalises
-with (x − 128) / 128, as the TF graph did. TF32 is switched off while features are computed, so that an Ampere
-or newer GPU gives full float32 convolutions and matrix products. A hook on the extractor counts the images
-it has seen, so a run of minutes shows its progress (`jointdiff.progress`) without changing torch-fidelity's
-batching.
+with (x − 128) / 128, as the TF graph did. TF32 is switched off while features are computed
+(`precision.full_float32`), so that an Ampere or newer GPU gives full float32 convolutions and matrix products,
+whatever the model used. A hook on the extractor counts the images it has seen, so a run of minutes shows its
+progress (`jointdiff.progress`) without changing torch-fidelity's batching.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -20,9 +19,11 @@ from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from
 
 from jointdiff.distributed import resolve_device
 from jointdiff.metrics.inception import FEATURE_EXTRACTOR, POOL3, InceptionWeights
+from jointdiff.precision import full_float32
 from jointdiff.progress import progress
 
 log = logging.getLogger(__name__)
+
 
 class UInt8Images(Dataset):
     """A uint8 N×C×H×W tensor as torch-fidelity's input: item i is a 3×H×W uint8 tensor."""
@@ -37,18 +38,6 @@ class UInt8Images(Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         image = self.images[i]
         return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
-
-
-@contextlib.contextmanager
-def full_float32() -> Iterator[None]:
-    """Disable TF32 in cuBLAS and cuDNN inside the block, restoring the previous settings after."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def extract_inception_features(images: torch.Tensor, weights: InceptionWeights, *,

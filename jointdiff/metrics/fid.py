@@ -2,8 +2,9 @@
 
 The standard protocol: TF-Inception pool3 features with torch-fidelity's TF-exact resize,
 statistics in float64, precision/recall with k = 3 nearest neighbours, KID with torch-fidelity's polynomial
-kernel. Features come from torch-fidelity's extractor and batching (`features.py`), and every number from its
-own metric functions on those features — the same maths `torch_fidelity.calculate_metrics` runs (a test
+kernel. Precision/recall's k-NN distances run on the job's GPU when it has one, in full float32 (at 50,000
+samples: hours on a CPU, minutes on a GPU). Features come from torch-fidelity's extractor and batching
+(`features.py`), and every number from its own metric functions on those features — the same maths `torch_fidelity.calculate_metrics` runs (a test
 checks the two agree) — so that the reference side can come from our cache (`reference.py`), keyed by the
 exact weights, which torch-fidelity's own cache is not.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,16 @@ from jointdiff.distributed import resolve_device
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_FLOOR, KEY_ISC_MEAN,
                             KEY_ISC_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_METRICS, KEY_MIN_SAMPLES, KEY_N_REFERENCE,
-                            KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL, KEY_RECALL, KEY_REFERENCE,
-                            KEY_SAMPLES, KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE, KEY_TORCH_FIDELITY,
-                            KEY_WEIGHTS)
+                            KEY_N_SAMPLES, KEY_NUMERICS, KEY_PRECISION, KEY_PROTOCOL, KEY_PROTOCOL_LABEL,
+                            KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES, KEY_SETTINGS, KEY_SMOKE, KEY_STATISTICS_DTYPE,
+                            KEY_TORCH_FIDELITY, KEY_WEIGHTS)
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import frechet_distance, gaussian_statistics
 from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
 from jointdiff.metrics.protocols import get_protocol
 from jointdiff.metrics.reference import ReferenceImages, ReferenceStatistics, reference_statistics
 from jointdiff.metrics.samples import check_uint8_images, load_sample_images, read_sample_settings
+from jointdiff.precision import full_float32, numerics
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class FidelityMetric:
     layer: str        # the Inception output it reads from the samples
     min_images: int   # in each set, even in a smoke test
     compute: Callable[[torch.Tensor, ReferenceStatistics], tuple[dict[str, float], dict[str, Any]]]
+    on_device: bool = False  # its features move to the job's GPU, if it has one (the k-NN distances)
 
 
 METRICS: dict[str, FidelityMetric] = {}
@@ -99,7 +102,7 @@ def _isc(logits: torch.Tensor, reference: ReferenceStatistics):
 
 
 register_metric(FidelityMetric("fid", POOL3, 2, _fid))
-register_metric(FidelityMetric("prc", POOL3, PRC_NEIGHBORHOOD + 1, _prc))
+register_metric(FidelityMetric("prc", POOL3, PRC_NEIGHBORHOOD + 1, _prc, on_device=True))
 register_metric(FidelityMetric("kid", POOL3, 2, _kid))
 register_metric(FidelityMetric("isc", LOGITS, ISC_SPLITS, _isc))
 
@@ -122,6 +125,12 @@ def _check_counts(n_samples: int, n_reference: int, min_samples: int, smoke: boo
     if min(n_samples, n_reference) < floor:
         raise UserError(f"{n_samples} samples and {n_reference} reference images: "
                         f"{', '.join(m.name for m in selected)} need at least {floor} in each set")
+
+
+def _full_float32_numerics(device: str) -> dict[str, object]:
+    """What the Inception features and every metric were computed with: full float32, TF32 off."""
+    with full_float32():
+        return numerics(device)
 
 
 def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | ReferenceImages, reference: ReferenceImages, *,
@@ -200,7 +209,12 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
     result: dict[str, Any] = {}
     settings: dict[str, Any] = {}
     for metric in selected:
-        values, metric_settings = metric.compute(features[metric.layer], ref_stats)
+        metric_features, metric_reference = features[metric.layer], ref_stats
+        if metric.on_device and device == "cuda":
+            metric_features = metric_features.to(device)
+            metric_reference = replace(ref_stats, features=ref_stats.features.to(device))
+        with full_float32():
+            values, metric_settings = metric.compute(metric_features, metric_reference)
         result.update({k: float(v) for k, v in values.items()})
         settings.update(metric_settings)
     log.info("%s", ", ".join(f"{k} {v:.6g}" for k, v in result.items()))
@@ -224,6 +238,7 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
         KEY_SETTINGS: settings,
         KEY_STATISTICS_DTYPE: "float64",
         KEY_DEVICE: device,
+        KEY_NUMERICS: _full_float32_numerics(device),
         KEY_TORCH_FIDELITY: torch_fidelity.__version__,
     })
     return result

@@ -36,8 +36,13 @@ class GlobalBatchStream:
         return out
 
     def rank_indices(self, step: int, rank: int, world_size: int) -> torch.Tensor:
-        per_rank = self.global_batch // world_size
-        return self.global_indices(step)[rank * per_rank:(rank + 1) * per_rank]
+        return self.global_indices(step)[rank_slice(self.global_batch, rank, world_size)]
+
+
+def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
+    """The rows of the global batch that rank `rank` of `world_size` trains on."""
+    per_rank = global_batch // world_size
+    return slice(rank * per_rank, (rank + 1) * per_rank)
 
 
 class RankBatchSampler:

@@ -27,12 +27,13 @@ class CrossRankBatchNorm1d(nn.BatchNorm1d):
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         assert x.dim() == 2, "CrossRankBatchNorm1d expects [N x F] features"
-        stats = torch.cat([x.sum(0), (x * x).sum(0), x.new_tensor([x.shape[0]])])
-        stats = dist_fn.all_reduce(stats, group=self.group)
+        x32 = x.float()
+        count = torch.full((1,), x.shape[0], dtype=torch.float32, device=x.device)
+        stats = dist_fn.all_reduce(torch.cat([x32.sum(0), (x32 * x32).sum(0), count]), group=self.group)
         features = x.shape[1]
         count = stats[-1]
         mean = stats[:features] / count
-        var = stats[features:2 * features] / count - mean * mean  # biased, as BatchNorm normalises
+        var = (stats[features:2 * features] / count - mean * mean).clamp(min=0)  # biased, as BatchNorm normalises
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1
@@ -40,10 +41,10 @@ class CrossRankBatchNorm1d(nn.BatchNorm1d):
                 unbiased = var * count / (count - 1).clamp(min=1)
                 self.running_mean.lerp_(mean.detach(), momentum)
                 self.running_var.lerp_(unbiased.detach(), momentum)
-        out = (x - mean) * torch.rsqrt(var + self.eps)
+        out = (x32 - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             out = out * self.weight + self.bias
-        return out
+        return out.to(x.dtype)
 
 
 def convert_to_crossrank(module: nn.Module, group=None) -> nn.Module:

@@ -5,12 +5,14 @@ gets no gradient from the classifier): the clean, augmented x0 at t = 0 (the pap
 `noised_classifier`, the augmented x0 noised with the very t and ε of the denoising pass. (The authors augmented x_t
 itself: kornia's intensity ops clamp it to [0, 1] and its geometric ops resample the noise; augmenting the image
 before noising it keeps x_t a draw of q(x_t | x0).) With hidden labels (y == -1, or a multi-label row with any -1)
-the classifier term comes from a `LabelledBuffer`, as in the authors' code.
+the classifier term comes from the semi-supervised buffer (`LabelledBuffer`), as in the authors' code: the step
+runner hands each micro-batch its `ClassifierRows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +20,18 @@ from torch import Tensor
 
 from jointdiff.diffusion import GaussianDiffusion
 from jointdiff.model import JointDiffusionModel
-from jointdiff.train.labelled_buffer import LabelledBuffer
 
 Augment = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+@dataclass
+class ClassifierRows:
+    """A semi-supervised micro-batch's classifier term: its share of a classifier step's buffered images and
+    labels, whose summed loss is multiplied by `weight`; no images while the buffer fills (the head then runs on
+    the batch with its loss multiplied by 0). A share may be empty: the other ranks hold the step's rows."""
+    images: Tensor | None = None
+    labels: Tensor | None = None
+    weight: float = 0.0
 
 
 def classifier_targets(y: Tensor, num_outputs: int, multi_label: bool) -> tuple[Tensor, Tensor]:
@@ -35,26 +46,33 @@ def classifier_targets(y: Tensor, num_outputs: int, multi_label: bool) -> tuple[
     return F.one_hot(y.clamp(min=0), num_outputs).float(), y >= 0
 
 
+def row_losses(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor:
+    """[N] cross-entropies with soft targets, or BCE-with-logits averaged over the attributes."""
+    if multi_label:
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=1)
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+
+
 def classification_loss(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor:
     """Batch-mean cross-entropy with soft targets, or BCE-with-logits averaged over batch and attributes."""
-    if multi_label:
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    return row_losses(logits, targets, multi_label).mean()
 
 
 def batch_accuracy(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor:
     """Detached accuracy: argmax against the dominant target class (after MixUp, the larger share), or the
-    mean over attributes of (logit > 0) == (target > 0.5)."""
+    mean over attributes of (logit > 0) == (target > 0.5); 0 for no rows."""
     with torch.no_grad():
         if multi_label:
-            return ((logits > 0) == (targets > 0.5)).float().mean()
-        return (logits.argmax(dim=1) == targets.argmax(dim=1)).float().mean()
+            correct = ((logits > 0) == (targets > 0.5)).float().mean(dim=1)
+        else:
+            correct = (logits.argmax(dim=1) == targets.argmax(dim=1)).float()
+        return correct.sum() / max(len(logits), 1)
 
 
 def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Tensor, y: Tensor, *,
                scaling: float, noised_classifier: bool, multi_label: bool, augment: Augment | None = None,
                t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0,
-               buffer: LabelledBuffer | None = None) -> dict[str, Tensor]:
+               buffered: ClassifierRows | None = None) -> dict[str, Tensor]:
     """One batch's losses.
 
     :param x0: [N, C, H, W] images in [-1, 1]; y: [N] classes or [N, K] attributes, -1 = unlabelled.
@@ -63,8 +81,8 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     :param augment: the classifier's augmentation (x, soft targets) -> (x, soft targets), or None.
     :param t, noise: the denoising pass's timesteps [N] and ε [N, C, H, W]; drawn uniformly / N(0, I) from the
         global RNG when None (a trainer passes its own to make runs independent of the process count).
-    :param buffer: the semi-supervised buffer, for data with hidden labels; None means every label is known
-        (nothing is counted on the device then, which would wait for the GPU at every step).
+    :param buffered: the classifier term of data with hidden labels (see ClassifierRows); None means every
+        label is known and the classifier trains on this batch.
     :return: scalar tensors `loss`, `diffusion`, `classifier` (0 without a head, and while the buffer fills),
         and detached `accuracy` and `labelled` (rows in L_cls; accuracy is 0 when that is 0, so average
         accuracy weighted by `labelled`).
@@ -80,21 +98,23 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     if model.head is None:
         return {"loss": l_diff, "diffusion": l_diff, "classifier": torch.zeros_like(l_diff), **no_stats}
 
-    targets, labelled = classifier_targets(y, model.head.fc_2.out_features, multi_label)
-    this_batch = buffer is None or bool(labelled.all())
-    taken = (x0, targets) if this_batch else buffer.take(x0, targets, labelled)
-    if taken is None:  # the buffer is filling: no classifier step, but BatchNorm sees the batch
-        x_cls = x0 if augment is None else augment(x0, targets)[0]
+    num_outputs = model.head.fc_2.out_features
+    if buffered is not None and buffered.images is None:  # the buffer is filling: BatchNorm sees the batch
+        x_cls = x0 if augment is None else augment(x0, classifier_targets(y, num_outputs, multi_label)[0])[0]
         l_cls = model.classify(x_cls, torch.zeros_like(t)).sum() * 0.0
         return {"loss": diffusion_weight * l_diff + l_cls, "diffusion": l_diff, "classifier": l_cls.detach(),
                 **no_stats}
-    x_cls, targets = taken if augment is None else augment(*taken)
-    if noised_classifier and this_batch:  # the authors' buffered step is always on clean images at t = 0
+    x_cls, labels = (x0, y) if buffered is None else (buffered.images, buffered.labels)
+    targets = classifier_targets(labels, num_outputs, multi_label)[0]
+    if augment is not None and len(x_cls):
+        x_cls, targets = augment(x_cls, targets)
+    if noised_classifier and buffered is None:  # the authors' buffered step is always on clean images at t = 0
         x_cls, t_cls = diffusion.q_sample(x_cls, t, noise), t
     else:
         t_cls = torch.zeros(len(x_cls), dtype=torch.long, device=x0.device)
     logits = model.classify(x_cls, t_cls)
-    l_cls = classification_loss(logits, targets, multi_label)
+    losses = row_losses(logits, targets, multi_label)
+    l_cls = losses.mean() if buffered is None else losses.sum() * buffered.weight
     stats = {"accuracy": batch_accuracy(logits, targets, multi_label),
-             "labelled": torch.tensor(len(x_cls), device=x0.device)}
+             "labelled": torch.full((), len(x_cls), dtype=torch.long, device=x0.device)}
     return {"loss": diffusion_weight * l_diff + scaling * l_cls, "diffusion": l_diff, "classifier": l_cls, **stats}

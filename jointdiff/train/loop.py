@@ -23,8 +23,9 @@ from jointdiff.config import ExperimentConfig
 from jointdiff.data.datasets import loader_settings
 from jointdiff.diffusion import build_diffusion
 from jointdiff.errors import ConfigError
+from jointdiff.precision import set_precision
 from jointdiff.progress import progress as progress_reporter
-from jointdiff.train.batches import rank_batches
+from jointdiff.train.batches import rank_batches, rank_slice
 from jointdiff.train.checkpoint import atomic_torch_save, save_checkpoint
 from jointdiff.train.data import load_training_data
 from jointdiff.train.progress_grid import save_progress_grid
@@ -65,8 +66,7 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
         raise ConfigError("this config sets allow_cpu False (a paper-scale run) but no GPU is visible")
     if cfg.batch_size % info.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {info.world_size} processes")
-    torch.backends.cuda.matmul.allow_tf32 = False  # paper-faithful fp32 unless bf16 is asked for
-    torch.backends.cudnn.allow_tf32 = False
+    set_precision(cfg.tf32, benchmark=True)  # the authors' TF32; cuDNN picks its kernels for the fixed shapes
     log_interval = log_interval or cfg.validation_interval
     stops = StopControl(cfg, stop_after_steps, info.device)
 
@@ -81,10 +81,10 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
     data = load_training_data(cfg, info.device)
     state = build_state(cfg, info.device, info.world_size)
     if found:
-        state.load(*found)
+        state.load(*found, data.train_set, rank_slice(cfg.batch_size, info.rank, info.world_size))
         del found  # the checkpoint's tensors are in the state now
     diffusion = build_diffusion(cfg)
-    run_step = StepRunner(state, diffusion, cfg, info, data.all_labelled)
+    run_step = StepRunner(state, diffusion, cfg, info, data)
     if info.is_main and last_ckpt:
         log.info("resumed from %s at step %d", last_ckpt, state.step)
     elif info.is_main:

@@ -47,14 +47,16 @@ class TrainState:
                 "optimizer": self.optimizer.state_dict(), "labelled_buffer": self.labelled_buffer.state_dict(),
                 "config": cfg.to_dict(), "world_size": world_size, "data_manifest": data_manifest}
 
-    def load(self, saved: dict[str, Any], path: Path) -> None:
-        """Continue from a checkpoint (`path` names it in errors)."""
+    def load(self, saved: dict[str, Any], path: Path, train_set, rank_rows: slice) -> None:
+        """Continue from a checkpoint (`path` names it in errors); this rank's share of the semi-supervised buffer
+        (its rows `rank_rows` of the global batch) is read back from `train_set`."""
         try:
             self.model.load_state_dict(saved["model"])
             self.ema.load_state_dict(saved["ema"])
             self.optimizer.load_state_dict(saved["optimizer"])
-            self.labelled_buffer.load_state_dict(saved.get("labelled_buffer", {"images": None, "targets": None}),
-                                                 next(self.model.parameters()).device)
+            if "labelled_buffer" in saved:
+                self.labelled_buffer.load_state_dict(saved["labelled_buffer"], train_set, rank_rows,
+                                                     next(self.model.parameters()).device)
         except (KeyError, RuntimeError, ValueError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"checkpoint {path} does not fit the model this config builds ({first_line}); "
