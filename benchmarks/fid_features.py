@@ -15,7 +15,7 @@ from torch_fidelity.utils import create_feature_extractor
 
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.inception import FEATURE_EXTRACTOR, POOL3, InceptionWeights
-from jointdiff.precision import full_float32
+from jointdiff.gpu.precision import full_float32
 
 
 def inception_extractors(weights: InceptionWeights, device: torch.device) -> dict[str, torch.nn.Module]:

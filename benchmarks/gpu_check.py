@@ -6,7 +6,7 @@ one H200):
 1. Correctness on the paper's CIFAR10 model: the loss terms and gradients of fp32+cl, bf16 and bf16+cl against fp32
    on the same batch (dropout and augmentation off; tolerances: benchmarks/equivalence.py).
 2. Per paper experiment (config/config.yaml's `experiments`), the code the workflow runs, at the settings it runs
-   with (the experiment's `tf32`, `bf16` and `channels_last` through `jointdiff.precision`, cudnn.benchmark):
+   with (the experiment's `tf32`, `bf16` and `channels_last` through `jointdiff.gpu.precision`, cudnn.benchmark):
    - training: the loop's `StepRunner` fed by `rank_batches` (the batch assembly of an in-memory dataset on the
      GPU, random images of the experiment's shape), at the experiment's batch; with several GPUs also all of them
      under torchrun (DDP, cross-rank BatchNorm) - img/s, peak memory, host syncs per step;
@@ -104,8 +104,7 @@ def synthetic_data(cfg: ExperimentConfig, device: torch.device, count: int):
     holds small datasets (labels hidden at the experiment's labelled share)."""
     from jointdiff.data.datasets import InMemoryDataset
     from jointdiff.data.masking import known_labels, label_mask, mask_labels
-    from jointdiff.train.batches import GlobalBatchStream
-    from jointdiff.train.data import TrainingData
+    from jointdiff.train import GlobalBatchStream, TrainingData
 
     gen = torch.Generator().manual_seed(0)
     size, channels, classes = cfg.resolved_image_size(), cfg.resolved_channels(), cfg.resolved_num_classes()
@@ -124,11 +123,8 @@ def time_training(cfg: ExperimentConfig, info, steps: int, warmup: int) -> dict[
     """The loop's step (StepRunner on rank_batches) on this process's GPU: img/s of the global batch."""
     from jointdiff.data.datasets import loader_settings
     from jointdiff.diffusion import build_diffusion
-    from jointdiff.precision import set_precision
-    from jointdiff.train.batches import rank_batches
-    from jointdiff.train.records import LossTotals
-    from jointdiff.train.state import build_state
-    from jointdiff.train.step import StepRunner
+    from jointdiff.gpu.precision import set_precision
+    from jointdiff.train import LossTotals, StepRunner, build_state, rank_batches
 
     set_precision(cfg.tf32, benchmark=True)  # as the loop
     data = synthetic_data(cfg, info.device, max(4 * cfg.batch_size, 1024))
@@ -161,7 +157,7 @@ def time_sampling(cfg: ExperimentConfig, device: torch.device, batch: int, steps
     """`sample_loop` as the sample command runs it, `steps` respaced steps on one batch: image steps/s."""
     from jointdiff.diffusion import build_diffusion, make_generators, sample_loop
     from jointdiff.model import build_model
-    from jointdiff.precision import set_precision
+    from jointdiff.gpu.precision import set_precision
 
     set_precision(cfg.tf32)  # as load_trained
     torch.manual_seed(0)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from jointdiff.choices import NOISE_SCHEDULES, SAMPLERS, VARIANCES
-from jointdiff.transfer import host_to_device
+from jointdiff.gpu.transfer import host_to_device
 
 if TYPE_CHECKING:
     from jointdiff.config import ExperimentConfig

@@ -20,7 +20,7 @@ from jointdiff.classifier import JointHead
 from jointdiff.config import ExperimentConfig, config_from_dict
 from jointdiff.diffusion import GaussianDiffusion, build_diffusion
 from jointdiff.errors import CheckpointError, ConfigError, UserError
-from jointdiff.precision import set_precision
+from jointdiff.gpu.precision import set_precision
 from jointdiff.unet import UNetModel, build_unet
 
 

@@ -8,7 +8,7 @@ import torch
 from conftest import TINY_FLAGS
 from jointdiff.config import load_config
 from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule
-from jointdiff.transfer import host_to_device
+from jointdiff.gpu.transfer import host_to_device
 
 
 def test_a_diffusion_moves_every_schedule_tensor_and_stays_put_where_it_is():

@@ -60,7 +60,7 @@ def test_the_training_step_does_not_wait_for_the_gpu(digits_root):
 def test_sampling_on_the_gpu_matches_the_cpu_and_syncs_once_per_batch():
     from jointdiff.diffusion import build_diffusion, make_generators, sample_loop
     from jointdiff.model import build_model
-    from jointdiff.precision import full_float32
+    from jointdiff.gpu.precision import full_float32
 
     cfg = load_config(flags=TINY_FLAGS)
     torch.manual_seed(0)

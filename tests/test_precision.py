@@ -10,7 +10,7 @@ import torch
 
 from conftest import TINY_FLAGS
 from jointdiff.config import load_config
-from jointdiff.precision import full_float32, numerics, precision, set_precision
+from jointdiff.gpu.precision import full_float32, numerics, precision, set_precision
 
 
 def flags() -> tuple[bool, bool, bool]:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.distributed import resolve_device
     from jointdiff.keys import KEY_NUMERICS
     from jointdiff.metrics.accuracy import accuracy_report
-    from jointdiff.precision import numerics
+    from jointdiff.gpu.precision import numerics
 
     result = accuracy_report(args.model, args.dataroot, split=args.split, noise_fractions=fractions,
                              head_t=args.head_t, weights=weights, batch_size=args.batch_size,

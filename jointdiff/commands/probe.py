@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.distributed import resolve_device
     from jointdiff.keys import KEY_NUMERICS
     from jointdiff.metrics.probe import probe_report
-    from jointdiff.precision import numerics
+    from jointdiff.gpu.precision import numerics
 
     result = probe_report(args.model, args.dataroot, t_fractions=fractions, weights=args.weights,
                           train_images=args.train_images, batch_size=args.batch_size,

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.atomic import atomic_write_json
     from jointdiff.distributed import resolve_device
     from jointdiff.metrics.scores import score_guided_samples
-    from jointdiff.precision import numerics
+    from jointdiff.gpu.precision import numerics
 
     result = score_guided_samples(args.samples, args.model, args.independent_classifier,
                                   resolve_device(args.device), noised_classifier=args.noised_classifier)

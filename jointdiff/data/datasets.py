@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from jointdiff.data.images import decode_image
 from jointdiff.images import from_uint8
-from jointdiff.transfer import host_to_device
+from jointdiff.gpu.transfer import host_to_device
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from
 
 from jointdiff.distributed import resolve_device
 from jointdiff.metrics.inception import FEATURE_EXTRACTOR, POOL3, InceptionWeights
-from jointdiff.precision import full_float32
+from jointdiff.gpu.precision import full_float32
 from jointdiff.progress import progress
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
 from jointdiff.metrics.protocols import get_protocol
 from jointdiff.metrics.reference import ReferenceImages, ReferenceStatistics, reference_statistics
 from jointdiff.metrics.samples import check_uint8_images, load_sample_images, read_sample_settings
-from jointdiff.precision import full_float32, numerics
+from jointdiff.gpu.precision import full_float32, numerics
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,22 @@ classifier. Code outside this package uses only the names below.
 """
 
 from jointdiff.train.augment import build_augmentation
+from jointdiff.train.batches import GlobalBatchStream, rank_batches
+from jointdiff.train.data import TrainingData
 from jointdiff.train.ema import make_ema, update_ema
 from jointdiff.train.final_metrics import track_metrics
 from jointdiff.train.loop import training_loop
 from jointdiff.train.noised_classifier import train_noised_classifier
-from jointdiff.train.records import TrainingDiverged
+from jointdiff.train.records import LossTotals, TrainingDiverged
 from jointdiff.train.run_dir import RunPaths
-from jointdiff.train.state import build_optimizer
-from jointdiff.train.step import TrainStep
+from jointdiff.train.state import build_optimizer, build_state
+from jointdiff.train.step import StepRunner, TrainStep
 from jointdiff.train.stopping import TrainingPaused
 from jointdiff.train.trackers import TrackerSettings
 
-__all__ = ["RunPaths", "TrackerSettings", "TrainStep", "TrainingDiverged", "TrainingPaused", "build_augmentation",
-           "build_optimizer", "make_ema", "update_ema", "track_metrics", "training_loop", "train_noised_classifier"]
+# The loop's own parts (GlobalBatchStream ... StepRunner) are here for benchmarks/gpu_check.py, which times the
+# loop's step as the loop runs it.
+__all__ = ["GlobalBatchStream", "LossTotals", "RunPaths", "StepRunner", "TrackerSettings", "TrainStep",
+           "TrainingData", "TrainingDiverged", "TrainingPaused", "build_augmentation", "build_optimizer",
+           "build_state", "make_ema", "rank_batches", "update_ema", "track_metrics", "training_loop",
+           "train_noised_classifier"]

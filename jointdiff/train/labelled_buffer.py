@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from jointdiff.transfer import host_to_device
+from jointdiff.gpu.transfer import host_to_device
 
 
 def take_rows(values: Tensor, rows: Tensor, device: torch.device) -> Tensor:

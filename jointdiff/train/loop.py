@@ -23,7 +23,7 @@ from jointdiff.config import ExperimentConfig
 from jointdiff.data.datasets import loader_settings
 from jointdiff.diffusion import build_diffusion
 from jointdiff.errors import ConfigError
-from jointdiff.precision import set_precision
+from jointdiff.gpu.precision import set_precision
 from jointdiff.progress import progress as progress_reporter
 from jointdiff.train.batches import rank_batches, rank_slice
 from jointdiff.train.checkpoint import atomic_torch_save, save_checkpoint
