@@ -16,6 +16,7 @@ import torch
 
 from jointdiff.data.datasets import InMemoryDataset
 from jointdiff.diffusion import GaussianDiffusion
+from jointdiff.gpu.precision import numerics, set_precision
 from jointdiff.metrics.accuracy import accuracy_from_logits
 from jointdiff.noised_classifier.network import NoisedClassifier, save_noised_classifier
 from jointdiff.noised_classifier.settings import NoisedClassifierSettings
@@ -39,10 +40,10 @@ def noised_accuracy(model: NoisedClassifier, test_set: InMemoryDataset, diffusio
     logits = []
     for start in range(0, len(test_set), EVAL_BATCH):
         x, _ = test_set.get_batch(torch.arange(start, min(start + EVAL_BATCH, len(test_set))))
-        tt = torch.full((len(x),), t, dtype=torch.long)
+        x, tt = x.to(device), torch.full((len(x),), t, dtype=torch.long, device=device)
         if t > 0:
-            x = diffusion.q_sample(x, tt, torch.randn(x.shape, generator=gen))
-        logits.append(model(x.to(device), tt.to(device)).float().cpu())
+            x = diffusion.q_sample(x, tt, torch.randn(x.shape, generator=gen).to(device))
+        logits.append(model(x, tt).float().cpu())
     return accuracy_from_logits(torch.cat(logits), test_set.labels.cpu(), multi_label)["accuracy"]
 
 
@@ -70,22 +71,25 @@ def train_noised_classifier(settings: NoisedClassifierSettings, info: dict[str, 
         log.info("resumed from %s at step %d", path, step)
     stream = GlobalBatchStream(len(train_set), settings.batch_size, settings.seed)
     every = max(1, settings.iterations // LOG_LINES)
+    # The images, the schedule and the step's draws live on the device: no copy from the host per step.
+    set_precision(True, benchmark=True)  # TF32 as the authors' torch 1.11 ran their classifier_train.py
+    train_set, diffusion = train_set.to(device), diffusion.to(device)
     model.train()
     while step < settings.iterations:
-        gen = torch.Generator().manual_seed(step_seed(settings.seed, step, 10 ** 6))
+        gen = torch.Generator(device).manual_seed(step_seed(settings.seed, step, 10 ** 6))
         x0, y = train_set.get_batch(stream.global_indices(step))
-        t = diffusion.sample_timesteps(len(x0), "cpu", generator=gen)
-        x_t = diffusion.q_sample(x0, t, torch.randn(x0.shape, generator=gen))
+        t = diffusion.sample_timesteps(len(x0), device, generator=gen)
+        x_t = diffusion.q_sample(x0, t, torch.randn(x0.shape, generator=gen, device=device))
         targets, _ = classifier_targets(y, info["num_classes"], multi_label)
-        logits = model(x_t.to(device), t.to(device))
-        loss = classification_loss(logits, targets.to(device), multi_label)
+        logits = model(x_t, t)
+        loss = classification_loss(logits, targets, multi_label)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
         if step % every == 0 or step == settings.iterations:
             log.info("step %d: loss %.4f, batch accuracy %.3f", step, loss.item(),
-                     batch_accuracy(logits, targets.to(device), multi_label).item())
+                     batch_accuracy(logits, targets, multi_label).item())
         if step % settings.save_interval == 0 or step == settings.iterations:  # the last one: more steps resume
             state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
             save_checkpoint(state, ckpt_dir, step, keep=2)
@@ -94,6 +98,7 @@ def train_noised_classifier(settings: NoisedClassifierSettings, info: dict[str, 
     accuracy = {f"{f:g}": noised_accuracy(model, test_set, diffusion, min(T - 1, round(f * T)), multi_label, device)
                 for f in TEST_T_FRACTIONS}
     log.info("test accuracy by t / T: %s", ", ".join(f"{k}: {v:.4f}" for k, v in accuracy.items()))
-    info = {**info, "settings": settings.to_dict(), "step": step, "test_accuracy_by_t_fraction": accuracy}
+    info = {**info, "settings": settings.to_dict(), "step": step, "test_accuracy_by_t_fraction": accuracy,
+            "numerics": numerics(device)}
     save_noised_classifier(model, info, out)
     return info
