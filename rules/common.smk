@@ -456,16 +456,16 @@ def dataset_device(wildcards):
 
 
 def launcher(asks=one_gpu, torchrun=False, cpu_processes=1, multinode=False):
-    """A params function: the `jointdiff launch` prefix of a job's command. The job runs on GPUs of its own
-    (resources.gpu of them: what `asks` gives, or fewer under a --resources gpu=N cap), one process per GPU under
-    torchrun, or `cpu_processes` without GPUs; its log names the GPUs. A multi-node job gets its GPUs per node
-    through SLURM's gres (its resources.gpu is 0) and runs one launch per node."""
+    """A params function: the `jointdiff launch` prefix of a job's command, which the shell command completes with
+    `--gpus {resources.gpu} --threads {threads} --`. The job runs on GPUs of its own (resources.gpu of them: what
+    `asks` gives, or fewer under a --resources gpu=N cap), one process per GPU under torchrun, or `cpu_processes`
+    without GPUs; its log names the GPUs. A multi-node job gets its GPUs per node through SLURM's gres (its
+    resources.gpu is 0) and runs one launch per node."""
 
-    def prefix(wildcards, resources, threads):
-        gpus = asks(wildcards) if multinode else resources.gpu
-        flags = f"--gpus {gpus} --experiment-gpus {asks(wildcards)} --cpu-processes {cpu_processes} --threads {threads}"
+    def prefix(wildcards):
+        flags = f"--experiment-gpus {asks(wildcards)} --cpu-processes {cpu_processes}"
         flags += (" --torchrun" if torchrun else "") + (f" --nodes {exp_nodes(wildcards)}" if multinode else "")
-        return f"python -m jointdiff launch {flags} --"
+        return f"python -m jointdiff launch {flags}"
 
     return prefix
 

@@ -22,7 +22,8 @@ rule accuracy:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} accuracy --model {input.model:q} --dataroot {params.dataroot:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- accuracy "
+        "--model {input.model:q} --dataroot {params.dataroot:q} "
         "--noise-fractions {params.noise_levels} --head-t {params.head_t} --device {params.device} "
         "--out {output.metrics:q} > {log:q} 2>&1"
 
@@ -53,7 +54,8 @@ rule fid_standard:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- fid "
+        "--samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
         "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
@@ -79,7 +81,8 @@ rule fid_paper_protocol:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- fid "
+        "--samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--protocol paper {params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -106,7 +109,8 @@ rule fid_floor:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} fid --real-split {params.split} --real-count {params.real_count} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- fid "
+        "--real-split {params.split} --real-count {params.real_count} "
         "--save-real {output.images:q} --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
         "--protocol {wildcards.protocol} --metrics {params.metrics} --min-samples {params.real_count} {params.smoke} "
         "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
@@ -129,7 +133,8 @@ rule independent_classifier:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} independent-classifier --dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- independent-classifier "
+        "--dataset {wildcards.dataset} --dataroot {params.dataroot:q} "
         "--device {params.device} --out {output.model:q} > {log:q} 2>&1"
 
 
@@ -151,7 +156,8 @@ rule guided_score:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} score --samples {input.samples:q} --model {input.model:q} {params.judge} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- score "
+        "--samples {input.samples:q} --model {input.model:q} {params.judge} "
         "--device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -174,7 +180,8 @@ rule classic_score:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} score --samples {input.samples:q} --model {input.model:q} --noised-classifier {input.classifier:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- score "
+        "--samples {input.samples:q} --model {input.model:q} --noised-classifier {input.classifier:q} "
         "--independent-classifier {input.judge:q} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
 
@@ -204,7 +211,8 @@ rule fid_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} fid --samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- fid "
+        "--samples {input.samples:q} --dataset {params.dataset} --dataroot {params.dataroot:q} "
         "--split {params.split} --protocol standard --metrics {params.metrics} --min-samples {params.min_samples} "
         "{params.smoke} --device {params.device} --out {output.metrics:q} > {log:q} 2>&1"
 
@@ -231,7 +239,8 @@ rule probe:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} probe --model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- probe "
+        "--model {input.model:q} --dataroot {params.dataroot:q} --weights {wildcards.weights} "
         "--t-fractions {params.t_fractions} --train-images {params.train_images} --device {params.device} "
         "--out {output.metrics:q} > {log:q} 2>&1"
 

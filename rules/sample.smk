@@ -25,7 +25,8 @@ rule sample_unconditional:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- sample "
+        "--model {input.model:q} --weights {wildcards.weights} --seeds 0-{params.last_seed} "
         "{params.sampler} --device {params.device} --out {output.samples:q} > {log:q} 2>&1"
 
 
@@ -51,7 +52,8 @@ rule sample_guided:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- sample "
+        "--model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
         "--classes all --per-class {params.per_class} {params.sampler} --device {params.device} "
         "--out {output.samples:q} > {log:q} 2>&1"
 
@@ -81,7 +83,8 @@ rule sample_classic:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} sample --model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- sample "
+        "--model {input.model:q} --weights {wildcards.weights} --alpha {wildcards.alpha} "
         "--classes all --per-class {params.per_class} {params.sampler} --noised-classifier {input.classifier:q} "
         "--device {params.device} --out {output.samples:q} > {log:q} 2>&1"
 
@@ -110,7 +113,8 @@ rule counterfactual:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} counterfactual --model {input.model:q} --weights {wildcards.weights} --dataroot "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- counterfactual "
+        "--model {input.model:q} --weights {wildcards.weights} --dataroot "
         "{params.dataroot:q} "
         "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
         "--device {params.device} --out {output.result:q} > {log:q} 2>&1"

@@ -23,7 +23,9 @@ rule train:
         run_dir=run_dir,
         device=exp_device,
         stop_after=config["train"]["stop_after_steps"],
-        trackers=tracker_flags(),
+        # A function of the input, which Snakemake does not count among the settings whose change reruns a job:
+        # trackers watch a run and change nothing in it, so one switched on later retrains nothing.
+        trackers=lambda wc, input: tracker_flags(),
     threads: config["train"]["threads"]
     resources:
         gpu=exp_gpus,
@@ -32,7 +34,8 @@ rule train:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "exec {params.srun} {params.launch} train {params.flags} --run-dir {params.run_dir:q} --out {output.model:q} "
+        "exec {params.srun} {params.launch} --gpus {resources.gpu} --threads {threads} -- train "
+        "{params.flags} --run-dir {params.run_dir:q} --out {output.model:q} "
         "--device {params.device} --stop-after-steps {params.stop_after} {params.trackers} > {log:q} 2>&1"
 
 
@@ -81,5 +84,6 @@ rule train_noised_classifier:
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "{params.launch} noised-classifier {params.flags} --run-dir {params.run_dir:q} "
+        "{params.launch} --gpus {resources.gpu} --threads {threads} -- noised-classifier "
+        "{params.flags} --run-dir {params.run_dir:q} "
         "--device {params.device} --out {output.model:q} > {log:q} 2>&1"

@@ -55,10 +55,10 @@ def test_every_gpu_job_runs_through_the_launcher_on_its_allocation(tmp_path):
     assert {"train", "sample_unconditional", "sample_guided", "fid_standard", "fid_floor", "accuracy", "guided_score",
             "counterfactual", "independent_classifier"} <= gpu_jobs
     for rule, gpus, shell in jobs:
-        launch = re.search(r"python -m jointdiff launch --gpus (\d+) (.*?) -- (\S+)", shell)
+        launch = re.search(r"python -m jointdiff launch (.*?) --gpus (\d+) --threads \d+ -- (\S+)", shell)
         assert launch, f"{rule} does not run through jointdiff launch: {shell}"
-        assert launch.group(1) == gpus, f"{rule}: launched on {launch.group(1)} GPUs, allocated {gpus}"
-        torchrun = "--torchrun" in launch.group(2)
+        assert launch.group(2) == gpus, f"{rule}: launched on {launch.group(2)} GPUs, allocated {gpus}"
+        torchrun = "--torchrun" in launch.group(1)
         assert torchrun == (launch.group(3) in ("train", "sample")), rule
         assert "--nproc-per-node" not in shell  # only the launcher decides the process count
     assert {rule: int(gpus) for rule, gpus, _ in jobs if rule in ("train", "sample_unconditional", "fid_standard")} == {

@@ -138,6 +138,13 @@ def test_a_refused_setting_change_keeps_the_trained_model_and_what_was_computed_
     tiny_workflow(tmp_path, digits_root, **steps)
     proc = run_snakemake(tmp_path, config, "-n", target)
     assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    # Another machine's cores and GPUs change what each job is given, not what it computes: nothing reruns.
+    proc = run_snakemake(tmp_path, config, "-n", target, "--cores", "2", "--set-threads", "train=2", "accuracy=2",
+                         "--resources", "gpu=3")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    # Nor does a tracker switched on after training: it watches runs, it changes none.
+    proc = run_snakemake(tmp_path, config, "-n", target, "--config", "train={trackers: [tensorboard]}")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
 
 
 def test_jobs_run_this_checkouts_package_whatever_comes_first_on_the_path(tmp_path):

@@ -34,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="the job's CPU threads, shared out as OMP_NUM_THREADS per process (default: unchanged)")
     p.add_argument("--torchrun", action="store_true", help="start the command under torchrun (train, sample)")
-    p.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes of a SLURM job (one torchrun each)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N",
+                   help="nodes of a SLURM job (one torchrun each); with N > 1 each node runs on --experiment-gpus GPUs "
+                   "of SLURM's gres allocation, whatever --gpus says (a multi-node job's resources.gpu is 0)")
     p.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the jointdiff command to run")
 
 
@@ -43,30 +45,31 @@ def run(args: argparse.Namespace) -> int:
     if not job:
         raise UserError("no command after --, e.g. `launch --gpus 1 -- fid ...`")
     wanted = args.gpus if args.experiment_gpus is None else args.experiment_gpus
-    if args.gpus < 0 or args.cpu_processes < 1 or args.nodes < 1 or args.threads < 0:
+    gpus = wanted if args.nodes > 1 else args.gpus
+    if gpus < 0 or args.cpu_processes < 1 or args.nodes < 1 or args.threads < 0:
         raise UserError("--gpus and --threads must be >= 0, --cpu-processes and --nodes >= 1")
-    if wanted > 0 and args.gpus == 0:
+    if wanted > 0 and gpus == 0:
         raise UserError(f"{job[0]}: its experiment asks for {wanted} GPU(s) but this job got none (Snakemake's gpu "
                         "limit is 0: no GPU found, or --resources gpu=0); run it where there are GPUs, or set the "
                         "experiment's resources.gpus to 0 to run it on the CPU")
     from jointdiff.cli import COMMANDS
     ours = job[0] in COMMANDS
-    processes = job_processes(ours, args.gpus, args.cpu_processes, args.torchrun)
+    processes = job_processes(ours, gpus, args.cpu_processes, args.torchrun)
     rendezvous = rendezvous_flags(args.nodes) if args.torchrun else []
     argv = job_argv(job, ours, processes, args.torchrun, rendezvous)
     held, where = {}, "no GPU (CUDA_VISIBLE_DEVICES is empty)"
-    if args.gpus:
+    if gpus:
         pool = machine_pool()
-        held = hold_gpus(args.gpus, pool, say=lambda line: print(f"launch: {line}", file=sys.stderr, flush=True))
+        held = hold_gpus(gpus, pool, say=lambda line: print(f"launch: {line}", file=sys.stderr, flush=True))
         where = f"GPU(s) {','.join(held)} of {','.join(pool.ids)} ({pool.source})"
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(held), JOB_GPUS_ENV: str(args.gpus)}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(held), JOB_GPUS_ENV: str(gpus)}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(max(1, args.threads // processes))
     print(f"launch: {job[0]} on {where}; {processes} process(es) per node"
           + (f" on {args.nodes} nodes" if args.nodes > 1 else "")
           + (f", OMP_NUM_THREADS={env['OMP_NUM_THREADS']}" if args.threads else ""), file=sys.stderr, flush=True)
-    if 0 < args.gpus < wanted:
-        print(f"launch: scaled down: the experiment asks for {wanted} GPUs, this job got {args.gpus}; the global "
+    if 0 < gpus < wanted:
+        print(f"launch: scaled down: the experiment asks for {wanted} GPUs, this job got {gpus}; the global "
               f"batch stays the same, split over {processes} processes", file=sys.stderr, flush=True)
     try:
         os.execvpe(argv[0], argv, env)
