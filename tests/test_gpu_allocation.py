@@ -219,3 +219,14 @@ def test_a_launched_job_sees_exactly_the_gpus_it_holds(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[0] == "1" and "on GPU(s) " in proc.stderr
+
+
+def test_a_slurm_job_with_gres_gpus_runs_on_its_experiments_count_of_its_allocation(tmp_path):
+    # Sites without --gpus ask for GPUs through gres: the job's resources.gpu is 0, its allocation SLURM's.
+    out = tmp_path / "rec.json"
+    env = launch_env(tmp_path, SLURM_JOB_ID="77", CUDA_VISIBLE_DEVICES="0,1")
+    proc = subprocess.run([str(BIN / "python"), "-m", "jointdiff", "launch", "--gpus", "0", "--experiment-gpus", "2",
+                           "--", "python", "-c", RECORDER, str(out), "0"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["gpus"] == "0,1"
+    assert "of 0,1 (CUDA_VISIBLE_DEVICES (this SLURM job's allocation))" in proc.stderr

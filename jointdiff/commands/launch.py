@@ -11,8 +11,10 @@ waiting while other jobs hold them, names them in CUDA_VISIBLE_DEVICES, and repl
 hold ends when the command's process ends. The job's log starts with the GPUs it got.
 
 --gpus is the job's allocation (Snakemake's `resources.gpu`, which it scales down to a `--resources gpu=N` cap);
---experiment-gpus what its experiment asks for, so that a scaled-down job says so. With --nodes N > 1 (a SLURM
-job; `srun` starts this once per node) the torchruns of all nodes meet at a rendezvous on the job's first node.
+--experiment-gpus what its experiment asks for, so that a scaled-down job says so. A SLURM job that asked for its
+GPUs through gres (`resources.gpu` 0: multi-node jobs, sites without --gpus) runs on --experiment-gpus of them per
+node. With --nodes N > 1 (`srun` starts this once per node) the torchruns of all nodes meet at a rendezvous on
+the job's first node.
 """
 
 from __future__ import annotations
@@ -34,9 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="the job's CPU threads, shared out as OMP_NUM_THREADS per process (default: unchanged)")
     p.add_argument("--torchrun", action="store_true", help="start the command under torchrun (train, sample)")
-    p.add_argument("--nodes", type=int, default=1, metavar="N",
-                   help="nodes of a SLURM job (one torchrun each); with N > 1 each node runs on --experiment-gpus GPUs "
-                   "of SLURM's gres allocation, whatever --gpus says (a multi-node job's resources.gpu is 0)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes of a SLURM job (one torchrun each)")
     p.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the jointdiff command to run")
 
 
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not job:
         raise UserError("no command after --, e.g. `launch --gpus 1 -- fid ...`")
     wanted = args.gpus if args.experiment_gpus is None else args.experiment_gpus
-    gpus = wanted if args.nodes > 1 else args.gpus
+    # A SLURM job whose resources.gpu is 0 got its GPUs through gres, per node (multi-node jobs, sites without
+    # --gpus): what its experiment asks for, taken from the job's own allocation.
+    gpus = wanted if args.nodes > 1 or (args.gpus == 0 and "SLURM_JOB_ID" in os.environ) else args.gpus
     if gpus < 0 or args.cpu_processes < 1 or args.nodes < 1 or args.threads < 0:
         raise UserError("--gpus and --threads must be >= 0, --cpu-processes and --nodes >= 1")
     if wanted > 0 and gpus == 0:
