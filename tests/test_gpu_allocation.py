@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, subprocess_env
-from jointdiff.jobs.launch import job_argv, job_processes, rendezvous_flags
+from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags
 from jointdiff.errors import UserError
 from jointdiff.jobs.gpus import Pool, hold_gpus, machine_pool, try_hold, visible_ids
 
@@ -138,6 +138,15 @@ def test_a_killed_jobs_gpus_are_free_at_once(tmp_path):
 
 
 # --- the launcher ----------------------------------------------------------------------------------------------
+def test_a_job_runs_on_its_allocation_or_in_a_gres_slurm_job_on_its_experiments_count():
+    assert job_gpus("train", 2, 4, 1, environ={}) == 2                      # scaled down by Snakemake's cap
+    assert job_gpus("train", 0, 4, 1, environ={"SLURM_JOB_ID": "7"}) == 4   # gres: resources.gpu is 0
+    assert job_gpus("train", 0, 4, 2, environ={"SLURM_JOB_ID": "7"}) == 4   # per node of a multi-node job
+    assert job_gpus("fid", 0, 0, 1, environ={}) == 0
+    with pytest.raises(UserError, match="its experiment asks for 4 GPU"):
+        job_gpus("train", 0, 4, 1, environ={})
+
+
 def test_one_process_per_gpu_of_the_job():
     assert job_processes(True, 2, 1, torchrun=True) == 2
     assert job_processes(True, 0, 3, torchrun=True) == 3   # a CPU job: train.cpu_processes

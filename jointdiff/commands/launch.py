@@ -25,7 +25,7 @@ import sys
 
 from jointdiff.errors import UserError
 from jointdiff.jobs.gpus import JOB_GPUS_ENV, hold_gpus, machine_pool
-from jointdiff.jobs.launch import job_argv, job_processes, rendezvous_flags
+from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,16 +44,10 @@ def run(args: argparse.Namespace) -> int:
     job = args.job[1:] if args.job[:1] == ["--"] else args.job
     if not job:
         raise UserError("no command after --, e.g. `launch --gpus 1 -- fid ...`")
-    wanted = args.gpus if args.experiment_gpus is None else args.experiment_gpus
-    # A SLURM job whose resources.gpu is 0 got its GPUs through gres, per node (multi-node jobs, sites without
-    # --gpus): what its experiment asks for, taken from the job's own allocation.
-    gpus = wanted if args.nodes > 1 or (args.gpus == 0 and "SLURM_JOB_ID" in os.environ) else args.gpus
-    if gpus < 0 or args.cpu_processes < 1 or args.nodes < 1 or args.threads < 0:
+    if args.gpus < 0 or args.cpu_processes < 1 or args.nodes < 1 or args.threads < 0:
         raise UserError("--gpus and --threads must be >= 0, --cpu-processes and --nodes >= 1")
-    if wanted > 0 and gpus == 0:
-        raise UserError(f"{job[0]}: its experiment asks for {wanted} GPU(s) but this job got none (Snakemake's gpu "
-                        "limit is 0: no GPU found, or --resources gpu=0); run it where there are GPUs, or set the "
-                        "experiment's resources.gpus to 0 to run it on the CPU")
+    wanted = args.gpus if args.experiment_gpus is None else args.experiment_gpus
+    gpus = job_gpus(job[0], args.gpus, wanted, args.nodes)
     from jointdiff.cli import COMMANDS
     ours = job[0] in COMMANDS
     processes = job_processes(ours, gpus, args.cpu_processes, args.torchrun)

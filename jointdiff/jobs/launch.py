@@ -9,6 +9,18 @@ import sys
 from jointdiff.errors import UserError
 
 
+def job_gpus(command: str, allocated: int, wanted: int, nodes: int, environ=os.environ) -> int:
+    """The GPUs a job runs on, per node: its allocation, except in a SLURM job that got its GPUs through gres
+    (resources.gpu 0: multi-node jobs, sites without --gpus), which runs on what its experiment asks for of the
+    job's own allocation. A GPU experiment left with none is refused before anything starts."""
+    gpus = wanted if nodes > 1 or (allocated == 0 and "SLURM_JOB_ID" in environ) else allocated
+    if wanted > 0 and gpus == 0:
+        raise UserError(f"{command}: its experiment asks for {wanted} GPU(s) but this job got none (Snakemake's gpu "
+                        "limit is 0: no GPU found, or --resources gpu=0); run it where there are GPUs, or set the "
+                        "experiment's resources.gpus to 0 to run it on the CPU")
+    return gpus
+
+
 def job_processes(jointdiff_command: bool, gpus: int, cpu_processes: int, torchrun: bool) -> int:
     """Processes per node: one per GPU of the job, or cpu_processes without GPUs, under torchrun; else 1 (a program
     other than jointdiff's uses its GPUs as it likes)."""
