@@ -27,8 +27,9 @@ PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "con
 # Image-size-dependent channel multipliers of the ADM UNet (guided-diffusion's); 8 and 16 px are ours (demo data).
 CHANNEL_MULT_BY_SIZE = {8: (1, 2), 16: (1, 2, 2), 28: (1, 2, 2), 32: (1, 2, 2, 2), 64: (1, 2, 3, 4)}
 # Keys of an experiment YAML file that are not config fields: the flag string and notes for people/workflow.
-YAML_META_KEYS = ("flags", "description", "source", "resources", "sampling", "evaluation", "outputs",
-                  "noised_classifier")
+YAML_META_KEYS = ("flags", "description", "source", "resources", "outputs", "noised_classifier")
+# Blocks of the workflow config that an experiment file cannot set: refused by name, never silently ignored.
+WORKFLOW_KEYS = ("sampling", "evaluation", "train", "report", "probe", "classic_guidance")
 # Settings a resumed run may change: how long it trains, how often it logs, validates, plots and checkpoints,
 # where its data lives and how it is read, and switches that leave the maths the same. Any other difference from
 # the checkpoint's config is refused on resume: its weights (and optimizer state) were made with the old values.
@@ -305,6 +306,11 @@ def read_yaml_settings(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     try:
         values = parse_flags(str(data.get("flags", "")))
+        for key in WORKFLOW_KEYS:
+            if key in data:
+                raise ConfigError(f"{key}: is a block of the workflow config (config/config.yaml, documented in "
+                                  "config/schema.yaml), the same for every experiment; an experiment file cannot "
+                                  "set it")
         for key, raw in data.items():
             if key not in YAML_META_KEYS:
                 values[key] = parse_value(key, raw)

@@ -131,3 +131,11 @@ def test_train_without_an_experiment_is_refused_instead_of_training_the_defaults
     assert len(err.splitlines()) == 1
     assert ("empty.yaml is empty" if config else "no experiment: give --config FILE") in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("block", ["sampling", "evaluation"])
+def test_a_workflow_block_in_an_experiment_file_is_refused_by_name(tmp_path, block):
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump({"dataset": "digits", block: {"steps": 10}}))
+    with pytest.raises(ConfigError, match=rf"e\.yaml: {block}: is a block of the workflow config"):
+        load_config(path)
