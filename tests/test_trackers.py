@@ -35,13 +35,17 @@ def wandb_records(path: Path) -> list:
     return records
 
 
-def test_tensorboard_and_offline_wandb_get_every_record_once_across_a_resume(digits_root, tmp_path, monkeypatch,
-                                                                             no_network):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
+@pytest.fixture
+def offline_wandb(tmp_path, monkeypatch, no_network):
+    """W&B offline, silent, with its files under tmp_path; no network."""
     for name, value in (("WANDB_MODE", "offline"), ("WANDB_SILENT", "true"), ("WANDB_DIR", str(tmp_path / "wb")),
                         ("WANDB_CONFIG_DIR", str(tmp_path / "wb-config")), ("WANDB_CACHE_DIR", str(tmp_path / "wb"))):
         monkeypatch.setenv(name, value)
+
+
+def test_tensorboard_and_offline_wandb_get_every_record_once_across_a_resume(digits_root, tmp_path, offline_wandb):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
     run = tmp_path / "run"
     flags = ("--num_steps", "8", "--save_interval", "4", "--log-interval", "1", "--plot_interval", "4",
              "--tracker", "tensorboard", "--tracker", "wandb", "--wandb-mode", "offline")
@@ -89,14 +93,10 @@ def test_tensorboard_and_offline_wandb_get_every_record_once_across_a_resume(dig
     assert steps == [1, 2, 3, 4, 5, 6, 7, 8] and keys | {"progress"} <= logged_keys
 
 
-def test_final_metrics_reach_the_trainings_tensorboard_dir_and_wandb_run(digits_root, tmp_path, monkeypatch,
-                                                                         no_network):
+def test_final_metrics_reach_the_trainings_tensorboard_dir_and_wandb_run(digits_root, tmp_path, offline_wandb):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from jointdiff import keys as K
     from jointdiff.atomic import atomic_write_json
-    for name, value in (("WANDB_MODE", "offline"), ("WANDB_SILENT", "true"), ("WANDB_DIR", str(tmp_path / "wb")),
-                        ("WANDB_CONFIG_DIR", str(tmp_path / "wb-config")), ("WANDB_CACHE_DIR", str(tmp_path / "wb"))):
-        monkeypatch.setenv(name, value)
     run = tmp_path / "run"
     trackers = ("--tracker", "tensorboard", "--tracker", "wandb", "--wandb-mode", "offline")
     run_training(digits_root, run, "--num_steps", "4", "--save_interval", "4", "--log-interval", "2", *trackers)

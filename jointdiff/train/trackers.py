@@ -92,10 +92,7 @@ class Trackers:
             self._wandb_logged(step)
 
     def _log(self, step: int, values: dict[str, float]) -> None:
-        if self.tensorboard:
-            for key, value in values.items():
-                self.tensorboard.add_scalar(key, value, step)
-            self.tensorboard.flush()
+        self._tensorboard_scalars(values, step)
         if self.wandb and step >= self.wandb_from:
             self.wandb.log(values, step=step)
             self._wandb_logged(step)
@@ -106,12 +103,15 @@ class Trackers:
 
     def summary(self, values: dict[str, float], step: int) -> None:
         """Final numbers of the run: TensorBoard scalars at the run's last step, W&B's run summary."""
+        self._tensorboard_scalars(values, step)
+        if self.wandb:
+            self.wandb.summary.update(values)
+
+    def _tensorboard_scalars(self, values: dict[str, float], step: int) -> None:
         if self.tensorboard:
             for key, value in values.items():
                 self.tensorboard.add_scalar(key, value, step)
             self.tensorboard.flush()
-        if self.wandb:
-            self.wandb.summary.update(values)
 
     def close(self) -> None:
         if self.tensorboard:
