@@ -447,8 +447,8 @@ def one_gpu(wildcards):
 
 def dataset_gpu(wildcards):
     """A per-dataset job (FID floor, independent classifier) runs on a GPU when any experiment on the dataset does."""
-    return max([one_gpu(SimpleNamespace(experiment=e)) for e in EXPERIMENTS
-                if EXPERIMENT_CONFIGS[e].cfg.dataset == wildcards.dataset] or [0])
+    return int(any(EXPERIMENT_CONFIGS[e].resources["gpus"] for e in EXPERIMENTS
+                   if EXPERIMENT_CONFIGS[e].cfg.dataset == wildcards.dataset))
 
 
 def dataset_device(wildcards):
