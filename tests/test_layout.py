@@ -12,6 +12,7 @@ PACKAGE = REPO / "jointdiff"
 # Module (or package prefix) -> layer; a module may import its own layer and those below, never above.
 LAYERS = {
     "jointdiff.errors": 1, "jointdiff.choices": 1, "jointdiff.keys": 1, "jointdiff.atomic": 1, "jointdiff.progress": 1,
+    "jointdiff.settings": 1,
     "jointdiff.jobs": 1, "jointdiff.jobs.resume": 2,
     "jointdiff.config": 2, "jointdiff.data.specs": 2,
     "jointdiff.images": 3, "jointdiff.distributed": 3, "jointdiff.gpu": 3, "jointdiff.data": 3,
@@ -73,7 +74,7 @@ def test_only_the_training_package_imports_its_modules():
 
 def test_about_a_dozen_files_at_the_top_and_none_past_400_lines():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert len(top) <= 15, top
+    assert len(top) <= 16, top
     lengths = {p.relative_to(REPO): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     long = {str(p): n for p, n in lengths.items() if n > 400}
     assert not long, long
