@@ -9,9 +9,8 @@ milliseconds with the field named.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 from jointdiff.choices import NOISE_SCHEDULES
 from jointdiff.data.specs import get_spec
 from jointdiff.errors import ConfigError, UserError
+from jointdiff.settings import Settings, setting
 
 # The authors' augmentation list for the classifier's input, in the order they apply it.
 PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "contrast", "sharpness",
@@ -39,75 +39,73 @@ RESUME_MAY_CHANGE = ("num_steps", "save_interval", "checkpoint_minutes", "keep_c
                      "channels_last", "compile")
 
 
-def _opt(default: Any, help: str, **extra) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(Settings):
+    SPELLING = "seed"
+
     # --- data -------------------------------------------------------------------------------------------
-    dataset: str = _opt("digits", "dataset name (see `jointdiff prepare --help` for the list)")
-    dataroot: str = _opt("data", "directory holding one folder per prepared dataset")
-    experiment_name: str = _opt("", "name of the run; results go to results/<experiment_name>")
-    image_size: int = _opt(0, "image side in pixels; 0 = the dataset's own size")
-    in_channels: int = _opt(0, "image channels; 0 = the dataset's own")
-    num_classes: int = _opt(0, "classes (or attributes); 0 = the dataset's own")
-    labelled_data_share: float = _opt(1.0, "fraction of training labels kept (semi-supervised runs), seeded")
-    in_memory: bool = _opt(True, "hold the whole uint8 dataset in memory (small datasets)")
-    num_workers: int = _opt(2, "DataLoader worker processes per training process")
+    dataset: str = setting("digits", "dataset name (see `jointdiff prepare --help` for the list)")
+    dataroot: str = setting("data", "directory holding one folder per prepared dataset")
+    experiment_name: str = setting("", "name of the run; results go to results/<experiment_name>")
+    image_size: int = setting(0, "image side in pixels; 0 = the dataset's own size")
+    in_channels: int = setting(0, "image channels; 0 = the dataset's own")
+    num_classes: int = setting(0, "classes (or attributes); 0 = the dataset's own")
+    labelled_data_share: float = setting(1.0, "fraction of training labels kept (semi-supervised runs), seeded")
+    in_memory: bool = setting(True, "hold the whole uint8 dataset in memory (small datasets)")
+    num_workers: int = setting(2, "DataLoader worker processes per training process")
     # --- model ------------------------------------------------------------------------------------------
-    num_channels: int = _opt(128, "base channel width C of the UNet")
-    num_res_blocks: int = _opt(2, "ResBlocks per resolution level in the encoder")
-    channel_mult: str = _opt("", "comma list of width multipliers per level; empty = by image size")
-    attention_resolutions: str = _opt("16,8", "resolutions r with attention, turned into factors image_size//r "
-                                              "as the authors did (28 px -> attention at 28x28 only)")
-    num_heads: int = _opt(4, "attention heads")
-    dropout: float = _opt(0.0, "dropout in the UNet's ResBlocks")
-    use_scale_shift_norm: bool = _opt(True, "FiLM-style timestep conditioning in ResBlocks")
-    learn_sigma: bool = _opt(False, "learned variance (not implemented: the paper uses fixed variance)")
-    class_cond: bool = _opt(False, "load labels (the paper's meaning: the denoiser itself stays unconditional)")
-    class_cond_denoiser: bool = _opt(False, "extra, not in the paper: give the denoiser a label embedding")
+    num_channels: int = setting(128, "base channel width C of the UNet")
+    num_res_blocks: int = setting(2, "ResBlocks per resolution level in the encoder")
+    channel_mult: str = setting("", "comma list of width multipliers per level; empty = by image size")
+    attention_resolutions: str = setting("16,8", "resolutions r with attention, turned into factors image_size//r "
+                                                 "as the authors did (28 px -> attention at 28x28 only)")
+    num_heads: int = setting(4, "attention heads")
+    dropout: float = setting(0.0, "dropout in the UNet's ResBlocks")
+    use_scale_shift_norm: bool = setting(True, "FiLM-style timestep conditioning in ResBlocks")
+    learn_sigma: bool = setting(False, "learned variance (not implemented: the paper uses fixed variance)")
+    class_cond: bool = setting(False, "load labels (the paper's meaning: the denoiser itself stays unconditional)")
+    class_cond_denoiser: bool = setting(False, "extra, not in the paper: give the denoiser a label embedding")
     # --- diffusion --------------------------------------------------------------------------------------
-    diffusion_steps: int = _opt(1000, "number of diffusion steps T")
-    noise_schedule: str = _opt("linear", "beta schedule", choices=NOISE_SCHEDULES)
-    use_kl: bool = _opt(False, "KL loss (not implemented: the paper uses the epsilon MSE)")
-    schedule_sampler: str = _opt("uniform", "timestep sampler", choices=("uniform",))
+    diffusion_steps: int = setting(1000, "number of diffusion steps T")
+    noise_schedule: str = setting("linear", "beta schedule", choices=NOISE_SCHEDULES)
+    use_kl: bool = setting(False, "KL loss (not implemented: the paper uses the epsilon MSE)")
+    schedule_sampler: str = setting("uniform", "timestep sampler", choices=("uniform",))
     # --- joint classifier -------------------------------------------------------------------------------
-    train_with_classifier: bool = _opt(False, "add the classifier head and its loss (joint diffusion)")
-    train_noised_classifier: bool = _opt(False, "classifier sees x_t at the diffusion t instead of clean x0, t=0")
-    classifier_loss_scaling: float = _opt(0.001, "s in L = L_diff + s * L_cls")
-    multi_label_classifier: bool = _opt(False, "BCE over binary attributes instead of cross-entropy")
-    diffusion_loss_weight: float = _opt(1.0, "w in L = w * L_diff + s * L_cls; 0 = the classifier-only baseline")
-    classifier_dropout: float = _opt(0.7, "dropout in the joint head (paper: 0.7)")
-    classifier_augmentation: str = _opt("paper", "classifier input augmentations: 'paper', 'none' or a comma "
-                                                 "list of " + ",".join(PAPER_AUGMENTATIONS))
+    train_with_classifier: bool = setting(False, "add the classifier head and its loss (joint diffusion)")
+    train_noised_classifier: bool = setting(False, "classifier sees x_t at the diffusion t instead of clean x0, t=0")
+    classifier_loss_scaling: float = setting(0.001, "s in L = L_diff + s * L_cls")
+    multi_label_classifier: bool = setting(False, "BCE over binary attributes instead of cross-entropy")
+    diffusion_loss_weight: float = setting(1.0, "w in L = w * L_diff + s * L_cls; 0 = the classifier-only baseline")
+    classifier_dropout: float = setting(0.7, "dropout in the joint head (paper: 0.7)")
+    classifier_augmentation: str = setting("paper", "classifier input augmentations: 'paper', 'none' or a comma "
+                                                    "list of " + ",".join(PAPER_AUGMENTATIONS))
     # --- optimisation -----------------------------------------------------------------------------------
-    lr: float = _opt(1e-4, "AdamW learning rate (constant)")
-    weight_decay: float = _opt(0.0, "AdamW weight decay")
-    batch_size: int = _opt(256, "GLOBAL batch size, split over processes (not per GPU as in the authors' code)")
-    microbatch: int = _opt(-1, "per-process micro-batch for gradient accumulation; -1 = no accumulation")
-    num_steps: int = _opt(100_000, "optimizer steps to train for")
-    ema_rate: float = _opt(0.9999, "EMA decay of the weights")
-    seed: int = _opt(0, "seed of every random draw (per rank: seed + rank)")
+    lr: float = setting(1e-4, "AdamW learning rate (constant)")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    batch_size: int = setting(256, "GLOBAL batch size, split over processes (not per GPU as in the authors' code)")
+    microbatch: int = setting(-1, "per-process micro-batch for gradient accumulation; -1 = no accumulation")
+    num_steps: int = setting(100_000, "optimizer steps to train for")
+    ema_rate: float = setting(0.9999, "EMA decay of the weights")
+    seed: int = setting(0, "seed of every random draw (per rank: seed + rank)")
     # --- intervals and switches from the authors' script ---------------------------------------------------
-    plot_interval: int = _opt(10_000, "steps between sample grids; 0 = never")
-    save_interval: int = _opt(20_000, "steps between checkpoints")
-    checkpoint_minutes: float = _opt(30.0, "also checkpoint after this many wall-clock minutes; 0 = off")
-    keep_checkpoints: int = _opt(3, "newest checkpoints kept")
-    validation_interval: int = _opt(100, "steps between validations on a fixed subset")
-    validation_subset: int = _opt(1000, "images in the between-checkpoint validation subset")
-    skip_validation: bool = _opt(False, "no validation during training")
-    validate_on_train: bool = _opt(False, "validate on (a subset of) the training split")
-    eval_on_test_set: bool = _opt(True, "validate on the test split instead of a held-out train part")
-    skip_save: bool = _opt(False, "no checkpoints (the final model is still written)")
-    gpu_id: int = _opt(-1, "CUDA device for a single-process run; under torchrun LOCAL_RANK decides (-1)")
+    plot_interval: int = setting(10_000, "steps between sample grids; 0 = never")
+    save_interval: int = setting(20_000, "steps between checkpoints")
+    checkpoint_minutes: float = setting(30.0, "also checkpoint after this many wall-clock minutes; 0 = off")
+    keep_checkpoints: int = setting(3, "newest checkpoints kept")
+    validation_interval: int = setting(100, "steps between validations on a fixed subset")
+    validation_subset: int = setting(1000, "images in the between-checkpoint validation subset")
+    skip_validation: bool = setting(False, "no validation during training")
+    validate_on_train: bool = setting(False, "validate on (a subset of) the training split")
+    eval_on_test_set: bool = setting(True, "validate on the test split instead of a held-out train part")
+    skip_save: bool = setting(False, "no checkpoints (the final model is still written)")
+    gpu_id: int = setting(-1, "CUDA device for a single-process run; under torchrun LOCAL_RANK decides (-1)")
     # --- numerics and performance (the defaults: the authors' precision) -------------------------------------------
-    tf32: bool = _opt(True, "TF32 matmuls and convolutions on GPUs, as the authors' torch 1.11 ran them by default "
-                            "(False: full float32); also for sampling and evaluating the model")
-    bf16: bool = _opt(False, "bf16 autocast for the forward passes")
-    channels_last: bool = _opt(False, "channels_last memory format")
-    compile: bool = _opt(False, "torch.compile the UNet")
-    allow_cpu: bool = _opt(True, "allow training on CPU (paper-scale configs should set False)")
+    tf32: bool = setting(True, "TF32 matmuls and convolutions on GPUs, as the authors' torch 1.11 ran them by default "
+                               "(False: full float32); also for sampling and evaluating the model")
+    bf16: bool = setting(False, "bf16 autocast for the forward passes")
+    channels_last: bool = setting(False, "channels_last memory format")
+    compile: bool = setting(False, "torch.compile the UNet")
+    allow_cpu: bool = setting(True, "allow training on CPU (paper-scale configs should set False)")
 
     # -------------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -215,56 +213,11 @@ class ExperimentConfig:
                                   f"or a comma list of {', '.join(PAPER_AUGMENTATIONS)}")
         return names
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_flags(self) -> str:
-        """The config as seed-README-style flags (only values that differ from the defaults)."""
-        default = {f.name: f.default for f in fields(ExperimentConfig)}
-        parts = []
-        for key, value in self.to_dict().items():
-            if value != default[key]:
-                parts.append(f"--{key} {shlex.quote(format_value(value))}")
-        return " ".join(parts)
-
 
 # --- parsing ------------------------------------------------------------------------------------------------
-FIELD_TYPES = {f.name: f.type for f in fields(ExperimentConfig)}
-
-
-def format_value(value: Any) -> str:
-    return str(value)  # True/False, numbers and strings all round-trip through parse_value
-
-
 def parse_value(name: str, raw: Any) -> Any:
     """Turn a flag's text (or a YAML value) into the field's type; ConfigError names the field."""
-    if name not in FIELD_TYPES:
-        raise ConfigError(f"unknown setting {name!r}; run `jointdiff train --help` for the list")
-    kind = FIELD_TYPES[name]
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        raise ConfigError(f"--{name} expects True or False, got {raw!r}")
-    if isinstance(raw, bool):
-        raise ConfigError(f"--{name} expects a {kind}, got a boolean {raw!r}")
-    try:
-        if kind == "int":
-            number = float(raw)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if kind == "float":
-            return float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"--{name} expects {'an integer' if kind == 'int' else 'a number'}, got {raw!r}")
-    if isinstance(raw, (list, tuple)):
-        return ",".join(str(r) for r in raw)
-    return str(raw)
+    return ExperimentConfig.value_of(name, raw)
 
 
 def parse_flags(tokens: list[str] | str) -> dict[str, Any]:
@@ -334,7 +287,8 @@ def load_config(path: str | Path | None = None, flags: list[str] | str | None = 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Rebuild a config saved with a model (ignores fields a newer version dropped, fails on bad values)."""
-    known = {k: v for k, v in data.items() if k in FIELD_TYPES}
+    names = {f.name for f in fields(ExperimentConfig)}
+    known = {k: v for k, v in data.items() if k in names}
     return ExperimentConfig(**known)
 
 
