@@ -274,16 +274,20 @@ def tracker_flags():
 
 
 def sampler_flags(classic=False):
-    """The sampling settings of the workflow config as `jointdiff sample` flags; classic guidance (by a noised
-    classifier) clips x0 as classic_guidance.clip_x0 says (the authors' classifier_sample.py: yes)."""
+    """The sampling settings of the workflow config (the keys of `sampling:` that are SamplingSettings fields) as
+    `jointdiff sample` flags, those that differ from the defaults, and its batch size. Classic guidance (by a noised
+    classifier) has no joint head, so no head_t, and clips x0 as classic_guidance.clip_x0 says (the authors'
+    classifier_sample.py: yes)."""
     s = config["sampling"]
-    flags = (f"--sampler {s['sampler']} --variance {s['variance']} --steps {s['steps']} --eta {s['eta']} "
-             f"--batch-size {s['batch_size']}")
+    values = {f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s}
     if classic:
-        clip = " --clip-x0" if config["classic_guidance"]["clip_x0"] else ""
-        return f"{flags} --guidance classifier{clip}"
-    clip = " --clip-x0" if s["clip_x0"] else ""
-    return f"{flags} --guidance {s['guidance']} --head-t {s['head_t']}{clip}"
+        values = {**values, "guidance": "classifier", "clip_x0": config["classic_guidance"]["clip_x0"]}
+        values.pop("head_t", None)
+    try:
+        settings = SamplingSettings.from_mapping(values, "config key sampling")
+    except UserError as err:
+        raise WorkflowError(str(err))
+    return f"{settings.to_flags()} --batch-size {s['batch_size']}".strip()
 
 
 # ---- which outputs each experiment has ----------------------------------------------------------------------
