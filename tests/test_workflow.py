@@ -316,3 +316,22 @@ def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoi
     log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert f"at step {stopped_at}" in log
     assert torch.load(tmp_path / target, weights_only=False)["step"] == stopped_at + 10
+
+
+@pytest.mark.slow
+def test_demo_benchmark_reads_every_job_and_the_quality_of_a_real_run(tiny_workflow_results):
+    """benchmarks/demo_run.py's reading of a run: every job of Snakemake's log with its times, summed by stage, and
+    the numbers the demo is judged by, as the metric files hold them."""
+    from benchmarks.demo_run import job_times, quality, stage_seconds
+    logs = [p.read_text() for p in (tiny_workflow_results / ".snakemake" / "log").glob("*.snakemake.log")]
+    log = max(logs, key=lambda text: text.count("Finished jobid"))
+    jobs = job_times(log)
+    assert Counter(j["rule"] for j in jobs) == job_counts(log)
+    assert all(0 <= j["start"] <= j["end"] for j in jobs) and min(j["start"] for j in jobs) == 0
+    stages = stage_seconds(jobs)
+    assert stages["training"] == sum(j["end"] - j["start"] for j in jobs if j["rule"] == "train")
+    assert sum(stages.values()) == pytest.approx(sum(j["end"] - j["start"] for j in jobs))
+    numbers = quality(tiny_workflow_results / "results", "tiny")
+    fid = json.loads((tiny_workflow_results / "results" / "tiny" / "metrics" / "fid_standard_ema.json").read_text())
+    assert numbers["fid"] == round(fid["fid"], 2) and numbers["precision"] == round(fid["precision"], 3)
+    assert set(numbers["guided_on_target_independent"]) == {"0", "10"}
