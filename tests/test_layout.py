@@ -13,7 +13,8 @@ PACKAGE = REPO / "jointdiff"
 LAYERS = {
     "jointdiff.errors": 1, "jointdiff.choices": 1, "jointdiff.keys": 1, "jointdiff.atomic": 1, "jointdiff.progress": 1,
     "jointdiff.jobs": 1, "jointdiff.jobs.resume": 2,
-    "jointdiff.config": 2, "jointdiff.data.specs": 2,
+    "jointdiff.config": 2, "jointdiff.data.specs": 2, "jointdiff.sample.settings": 2, "jointdiff.metrics.protocols": 2,
+    "jointdiff.workflow": 2,
     "jointdiff.images": 3, "jointdiff.distributed": 3, "jointdiff.gpu": 3, "jointdiff.data": 3,
     "jointdiff.unet": 4, "jointdiff.classifier": 4, "jointdiff.diffusion": 4, "jointdiff.model": 4,
     "jointdiff.noised_classifier": 4, "jointdiff.noised_classifier.settings": 2,
