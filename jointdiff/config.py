@@ -26,7 +26,8 @@ PAPER_AUGMENTATIONS = ("color_jitter", "resized_crop", "rotation", "hflip", "con
                        "brightness", "mixup")
 # Image-size-dependent channel multipliers of the ADM UNet (guided-diffusion's); 8 and 16 px are ours (demo data).
 CHANNEL_MULT_BY_SIZE = {8: (1, 2), 16: (1, 2, 2), 28: (1, 2, 2), 32: (1, 2, 2, 2), 64: (1, 2, 3, 4)}
-# Keys of an experiment YAML file that are not config fields: the flag string and notes for people/workflow.
+# Keys of an experiment YAML file that are not config fields: the flag string, and the blocks and notes that
+# jointdiff/workflow/experiment_file.py reads for the workflow and for people.
 YAML_META_KEYS = ("flags", "description", "source", "resources", "outputs", "noised_classifier")
 # Blocks of the workflow config that an experiment file cannot set: refused by name, never silently ignored.
 WORKFLOW_KEYS = ("sampling", "evaluation", "train", "report", "probe", "classic_guidance")
@@ -245,6 +246,12 @@ def parse_flags(tokens: list[str] | str) -> dict[str, Any]:
 
 def read_yaml_settings(path: str | Path) -> dict[str, Any]:
     """Read an experiment YAML file into typed field values (its `flags:` string first, then its keys)."""
+    return yaml_settings(read_yaml_file(path), path)
+
+
+def read_yaml_file(path: str | Path) -> dict[str, Any]:
+    """An experiment YAML file's mapping; the error names the file when it is missing, not YAML, empty or not a
+    mapping."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"experiment config {path} does not exist")
@@ -257,6 +264,12 @@ def read_yaml_settings(path: str | Path) -> dict[str, Any]:
                           "config/experiments/ for examples)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def yaml_settings(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The typed field values of an experiment file's mapping (read from `path`): its `flags:` string first, then
+    its keys; the keys of YAML_META_KEYS are left to their readers, a workflow block is refused."""
     try:
         values = parse_flags(str(data.get("flags", "")))
         for key in WORKFLOW_KEYS:

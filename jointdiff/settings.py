@@ -108,7 +108,7 @@ class Settings:
         label = f"{block}.{name}" if block else name
         if name not in kinds:
             close = difflib.get_close_matches(name, kinds, n=1)
-            raise ConfigError(f"unknown setting {label}" + (f" (did you mean {close[0]}?)" if close
+            raise ConfigError(f"unknown key {label}" + (f" (did you mean {close[0]}?)" if close
                                                             else f"; known: {', '.join(kinds)}"))
         try:
             return typed(kinds[name], raw)
@@ -120,6 +120,9 @@ class Settings:
         """The settings from a mapping of field names to values (None: the defaults), typed and validated; an
         error starts with `where` (a file, a config key) and names the key."""
         try:
+            if not isinstance(values or {}, dict):
+                raise ConfigError(f"{block or cls.__name__} must be a mapping of "
+                                  f"{', '.join(f.name for f in fields(cls))}, got {values!r}")
             return cls(**{name: cls.value_of(name, raw, block) for name, raw in (values or {}).items()})
         except UserError as err:
             if not where:

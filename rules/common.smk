@@ -1,28 +1,26 @@
-# Validation and helpers shared by every rule: the config is checked against the schema, every experiment file
-# is parsed by jointdiff's own config code, its resources block is checked, and the workflow config is
-# cross-checked against every experiment (so a bad key fails here, before any job, never after training);
-# input functions build paths and params.
+# Validation and helpers shared by every rule: the config is checked against the schema, every experiment file is
+# read by jointdiff's own code (jointdiff/workflow/experiment_file.py) and the workflow config is checked against
+# every experiment (jointdiff/workflow/checks.py), so a bad key fails here, before any job, never after training;
+# the experiment groups, the targets and the input functions build paths and params.
 
 import dataclasses
-import difflib
 import os
 import shlex
 import sys
-from collections import namedtuple
 from types import SimpleNamespace
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
-sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free config code
+sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free code
 from jointdiff.commands.sample import MAX_SAMPLES  # noqa: E402
-from jointdiff.config import load_config  # noqa: E402
 from jointdiff.data.specs import component_datasets, get_spec  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
-from jointdiff.metrics.protocols import get_protocol  # noqa: E402
-from jointdiff.noised_classifier.settings import NoisedClassifierSettings  # noqa: E402
 from jointdiff.sample.settings import SamplingSettings  # noqa: E402
+from jointdiff.workflow.checks import (check_sampling_and_evaluation, check_training,  # noqa: E402
+                                       classic_guidance_experiments, selected)
+from jointdiff.workflow.experiment_file import read_experiments  # noqa: E402
 
 # Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
 # conda's (envs/jointdiff.yaml) or a venv, holds the third-party packages, and the workflow's directory comes first
@@ -68,122 +66,31 @@ for key in ("dataroot", "results"):
     if Path(config[key]).exists() and not Path(config[key]).is_dir():
         raise WorkflowError(f"config key {key}: {config[key]} is a file, not a directory")
 
-# An experiment file's `resources:` block; max_runtime caps retries (default 3 x runtime), eval_runtime is the
-# limit of each sampling and metric job. gpus are per node; nodes > 1 runs one torchrun per node (SLURM only).
-DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "runtime": "12h", "mem_mb": 16000, "max_runtime": None,
-                     "eval_runtime": "12h"}
-RESOURCE_MINIMA = {"gpus": 0, "nodes": 1, "mem_mb": 1}
-RUNTIME_UNITS = {"d": 1440, "h": 60, "m": 1}
 
-
-def runtime_minutes(value):
-    """A runtime ("2d", "12h", "90m" or minutes) in minutes; ValueError when it is none of these."""
-    text = str(value).strip().lower()
-    minutes = float(text[:-1]) * RUNTIME_UNITS[text[-1]] if text[-1:] in RUNTIME_UNITS else float(text)
-    if minutes <= 0:
-        raise ValueError(value)
-    return int(minutes)
-
-
-def _experiment_resources(path, meta):
-    """The `resources:` block of an experiment file (parsed: `meta`) with its defaults; WorkflowError naming the
-    file and key."""
-    block = meta.get("resources") or {}
-    if not isinstance(block, dict):
-        raise WorkflowError(f"{path}: resources must be a mapping of {', '.join(DEFAULT_RESOURCES)}")
-    for key in block:
-        if key not in DEFAULT_RESOURCES:
-            hint = difflib.get_close_matches(key, DEFAULT_RESOURCES, n=1)
-            raise WorkflowError(f"{path}: unknown key resources.{key}" + (f" (did you mean {hint[0]}?)" if hint
-                                else f"; known: {', '.join(DEFAULT_RESOURCES)}"))
-    resources = {**DEFAULT_RESOURCES, **block}
-    for key, least in RESOURCE_MINIMA.items():
-        if type(resources[key]) is not int or resources[key] < least:
-            raise WorkflowError(f"{path}: resources.{key} must be an integer >= {least}, got {resources[key]!r}")
-    for key in ("runtime", "max_runtime", "eval_runtime"):
-        if key == "max_runtime" and resources[key] is None:
-            continue  # three attempts' worth
-        try:
-            runtime_minutes(resources[key])
-        except (ValueError, IndexError):
-            raise WorkflowError(f"{path}: resources.{key} must be minutes or a duration like 90m, 12h, 2d, "
-                                f"got {resources[key]!r}")
-    return resources
-# An experiment file's `outputs:`: which evaluations it gets (default all that apply to its model): accuracy (a
-# head), generation (unconditional samples and FID; a denoiser), guidance (guided samples and counterfactuals).
-OUTPUT_GROUPS = ("accuracy", "generation", "guidance")
-# One experiment file, parsed: its ExperimentConfig, `resources:`, `outputs:` and `noised_classifier:` settings.
-Experiment = namedtuple("Experiment", "cfg resources outputs noised_classifier")
-
-
-def _load_experiment(name):
-    path = Path(workflow.basedir) / config["experiments_dir"] / f"{name}.yaml"
-    if not path.is_file():
-        raise WorkflowError(f"config key experiments: no experiment file {path} for {name!r}")
+def checked(function, *args):
+    """`function(*args)`, its UserError turned into a WorkflowError with the same text, which Snakemake prints as
+    one message before any job."""
     try:
-        cfg = load_config(path, overrides={**config["overrides"], "dataroot": DATAROOT, "experiment_name": name})
+        return function(*args)
     except UserError as err:
-        raise WorkflowError(f"experiment {name!r}: {err}")
-    meta = yaml.safe_load(path.read_text())
-    try:
-        noised = NoisedClassifierSettings.from_mapping(meta.get("noised_classifier"), str(path))
-    except UserError as err:
-        raise WorkflowError(f"experiment {name!r}: {err}")
-    outputs = meta.get("outputs", list(OUTPUT_GROUPS))
-    if not isinstance(outputs, list) or not set(outputs) <= set(OUTPUT_GROUPS):
-        raise WorkflowError(f"experiment {name!r}: {path}: outputs must be a list of {', '.join(OUTPUT_GROUPS)}, "
-                            f"got {outputs!r}")
-    return Experiment(cfg, _experiment_resources(path, meta), set(outputs), noised)
+        raise WorkflowError(str(err))
 
 
-EXPERIMENT_CONFIGS = {name: _load_experiment(name) for name in EXPERIMENTS}
+# Every experiment, read from its file (its settings under the config's overrides, its resources, outputs and
+# noised-classifier settings), and checked for what its training job would refuse only after Snakemake deleted a
+# finished model: a run directory's checkpoints trained with other settings, a batch its processes cannot share.
+EXPERIMENT_FILES = checked(read_experiments, Path(workflow.basedir) / config["experiments_dir"], EXPERIMENTS,
+                           config["overrides"], DATAROOT)
+GPU_CAP = getattr(workflow.global_resources.get("gpu"), "value", None)  # --resources gpu=N: jobs scale down to it
+checked(check_training, EXPERIMENT_FILES, RESULTS, config["train"]["cpu_processes"], GPU_CAP)
 
-# What the training job would refuse only after Snakemake deleted a finished experiment's model.pt (it deletes a
-# job's outputs first): settings its checkpoints were not trained with, by the config beside them; and a batch
-# that its processes (GPUs x nodes, or train.cpu_processes per node) cannot share evenly.
-from jointdiff.jobs.resume import check_run_dir  # noqa: E402
-
-for _name, _experiment in EXPERIMENT_CONFIGS.items():
-    try:
-        check_run_dir(_experiment.cfg, Path(RESULTS) / _name)
-    except UserError as err:
-        raise WorkflowError(f"experiment {_name!r}: {err}")
-    _gpus, _nodes = _experiment.resources["gpus"], _experiment.resources["nodes"]
-    _cap = getattr(workflow.global_resources.get("gpu"), "value", None)  # --resources gpu=N: jobs scale down to it
-    _scaled = _nodes == 1 and isinstance(_cap, int) and 0 < _cap < _gpus
-    _processes = _nodes * ((_cap if _scaled else _gpus) or config["train"]["cpu_processes"])
-    if _experiment.cfg.batch_size % _processes:
-        _by = f"resources.gpus {_gpus}" if _gpus else f"config key train.cpu_processes {_processes // _nodes}"
-        _by += f" scaled down to the {_cap} GPUs of --resources gpu" if _scaled else ""
-        raise WorkflowError(f"experiment {_name!r}: batch_size {_experiment.cfg.batch_size} is not divisible by its "
-                            f"{_processes} training processes ({_by}" + (f" x {_nodes} nodes)" if _nodes > 1 else ")"))
-
-MULTI_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e][1]["nodes"] > 1]
+MULTI_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_FILES[e].resources.nodes > 1]
 SINGLE_NODE_EXPERIMENTS = [e for e in EXPERIMENTS if e not in MULTI_NODE_EXPERIMENTS]
 
 
 def experiments_pattern(names):
     """A wildcard constraint matching exactly these experiments (nothing when there are none)."""
     return "|".join(names) or "(?!)"
-
-
-def _selected(key):
-    """The experiments a workflow-level analysis (probe, classic_guidance) runs on, checked: each must be in
-    `experiments` and have a denoiser."""
-    names = config[key]["experiments"]
-    for name in names:
-        if name not in EXPERIMENTS:
-            raise WorkflowError(f"config key {key}.experiments: {name!r} is not in experiments "
-                                f"({', '.join(EXPERIMENTS)})")
-        if EXPERIMENT_CONFIGS[name].cfg.diffusion_loss_weight == 0:
-            raise WorkflowError(f"config key {key}.experiments: {name!r} is the classifier-only baseline: it has no "
-                                "denoiser to probe or guide")
-    return list(names)
-
-
-if config["sampling"]["guidance"] == "classifier":
-    raise WorkflowError("config key sampling.guidance: classifier is classic guidance by a separately trained noised "
-                        "classifier; list the models to guide that way in classic_guidance.experiments")
 
 
 wildcard_constraints:
@@ -196,36 +103,42 @@ wildcard_constraints:
 
 
 def exp_cfg(wildcards):
-    return EXPERIMENT_CONFIGS[wildcards.experiment][0]
+    return EXPERIMENT_FILES[wildcards.experiment].cfg
+
+
+def exp_dataset(wildcards):
+    return exp_cfg(wildcards).dataset
 
 
 def exp_resources(wildcards):
-    return EXPERIMENT_CONFIGS[wildcards.experiment][1]
+    return EXPERIMENT_FILES[wildcards.experiment].resources
 
 
 def exp_gpus(wildcards):
-    return int(exp_resources(wildcards)["gpus"])
-
-
-def exp_runtime_minutes(wildcards, key="runtime"):
-    """An experiment's runtime in minutes, for attempt-scaled limits."""
-    value = exp_resources(wildcards)[key]
-    if value is None:  # max_runtime unset: three attempts' worth
-        return 3 * exp_runtime_minutes(wildcards)
-    return runtime_minutes(value)
+    return exp_resources(wildcards).gpus
 
 
 def exp_nodes(wildcards):
-    return exp_resources(wildcards)["nodes"]
+    return exp_resources(wildcards).nodes
 
 
 def exp_mem_mb(wildcards):
-    return exp_resources(wildcards)["mem_mb"]
+    return exp_resources(wildcards).mem_mb
 
 
 def train_runtime(wildcards, attempt):
-    """attempt x the experiment's runtime, capped at its max_runtime."""
-    return min(attempt * exp_runtime_minutes(wildcards), exp_runtime_minutes(wildcards, "max_runtime"))
+    """attempt x the experiment's runtime, capped at its max_runtime, in minutes."""
+    return exp_resources(wildcards).train_minutes(attempt)
+
+
+def exp_runtime(wildcards):
+    """The experiment's runtime in minutes: the limit of its noised classifier's training."""
+    return exp_resources(wildcards).minutes()
+
+
+def eval_runtime(wildcards):
+    """The limit of each sampling and metric job of the experiment, in minutes."""
+    return exp_resources(wildcards).minutes("eval_runtime")
 
 
 def exp_device(wildcards):
@@ -294,30 +207,26 @@ def sampler_flags(classic=False):
 # Accuracy needs the head; samples and FID need a trained denoiser (not the classifier-only baseline); guidance
 # and counterfactuals need both. An experiment file's `outputs:` can leave groups out.
 def _wants(name, group):
-    return group in EXPERIMENT_CONFIGS[name].outputs
+    return group in EXPERIMENT_FILES[name].outputs
 
 
-CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.train_with_classifier
+CLASSIFIER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_FILES[e].cfg.train_with_classifier
                           and _wants(e, "accuracy")]
-DENOISER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.diffusion_loss_weight > 0]
+DENOISER_EXPERIMENTS = [e for e in EXPERIMENTS if EXPERIMENT_FILES[e].cfg.diffusion_loss_weight > 0]
 GENERATIVE_EXPERIMENTS = [e for e in DENOISER_EXPERIMENTS if _wants(e, "generation")]
-JOINT_EXPERIMENTS = [e for e in DENOISER_EXPERIMENTS if EXPERIMENT_CONFIGS[e].cfg.train_with_classifier
+JOINT_EXPERIMENTS = [e for e in DENOISER_EXPERIMENTS if EXPERIMENT_FILES[e].cfg.train_with_classifier
                      and _wants(e, "guidance")]
 # Class-guided sampling (and its alpha sweep) needs classes; attribute models (CelebA) get counterfactuals, which
 # flip one attribute, instead.
-GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_CONFIGS[e][0].multi_label_classifier]
+GUIDED_EXPERIMENTS = [e for e in JOINT_EXPERIMENTS if not EXPERIMENT_FILES[e].cfg.multi_label_classifier]
 # The paper's later experiments: the joint model beside the classifier-only baseline on the same labels, by label
 # share (semi-supervised) or on a target domain (domain adaptation); classic guidance by a noised classifier beside
 # the joint model's guidance; linear probes of frozen encoders.
-DA_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if get_spec(EXPERIMENT_CONFIGS[e].cfg.dataset).domains]
+DA_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS if get_spec(EXPERIMENT_FILES[e].cfg.dataset).domains]
 SEMI_SUPERVISED_EXPERIMENTS = [e for e in CLASSIFIER_EXPERIMENTS
-                               if EXPERIMENT_CONFIGS[e].cfg.labelled_data_share < 1 and e not in DA_EXPERIMENTS]
-CLASSIC_EXPERIMENTS = _selected("classic_guidance")
-for _name in CLASSIC_EXPERIMENTS:
-    if get_spec(EXPERIMENT_CONFIGS[_name].cfg.dataset).multi_label:
-        raise WorkflowError(f"config key classic_guidance.experiments: {_name!r} has attributes, not classes; "
-                            "classic guidance here steers toward classes")
-PROBE_EXPERIMENTS = _selected("probe")
+                               if EXPERIMENT_FILES[e].cfg.labelled_data_share < 1 and e not in DA_EXPERIMENTS]
+CLASSIC_EXPERIMENTS = checked(classic_guidance_experiments, config, EXPERIMENT_FILES)
+PROBE_EXPERIMENTS = checked(selected, config, "probe", EXPERIMENT_FILES)
 CLASSIC_SCALES = [alpha_str(a) for a in config["classic_guidance"]["scales"]]
 # Given relative to the repository; inputs are relative to the working directory (the repository, unless
 # --directory says otherwise). A relative path keeps the tables free of this machine's paths and keeps a moved
@@ -326,42 +235,10 @@ PAPER_RESULTS = os.path.relpath(Path(workflow.basedir) / config["report"]["paper
 N_UNCOND = config["sampling"]["unconditional_samples"]
 
 
-def _check_sampling_and_evaluation():
-    """What would otherwise fail only after training: the sampling settings against every experiment that
-    samples, the FID split, and the sample counts against jointdiff sample's cap and the FID protocols."""
-    if not GENERATIVE_EXPERIMENTS:
-        return
-    s, e = config["sampling"], config["evaluation"]
-    try:
-        settings = SamplingSettings(**{f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s})
-    except UserError as err:
-        raise WorkflowError(f"config key sampling: {err}")
-    for name in GENERATIVE_EXPERIMENTS:
-        try:
-            settings.check_fits(EXPERIMENT_CONFIGS[name][0].diffusion_steps)
-        except UserError as err:
-            raise WorkflowError(f"config key sampling.steps (experiment {name!r}): {err}")
-    standard, paper = get_protocol("standard"), get_protocol("paper")
-    if e["fid_split"] != standard.reference_split:
-        raise WorkflowError(f"config key evaluation.fid_split: the standard FID compares against the "
-                            f"{standard.reference_split} split, got {e['fid_split']!r}")
-    counts = [("sampling.unconditional_samples", s["unconditional_samples"], e["fid_min_samples"])]
-    if e["paper_fid"]:
-        counts.append(("evaluation.paper_fid_samples", e["paper_fid_samples"], paper.min_samples))
-    for name in GUIDED_EXPERIMENTS:
-        classes = EXPERIMENT_CONFIGS[name][0].resolved_num_classes()
-        counts.append((f"sampling.guided_samples_per_class ({classes} classes of {name})",
-                       classes * s["guided_samples_per_class"], 0))
-    for key, count, fid_minimum in counts:
-        if count > MAX_SAMPLES:
-            raise WorkflowError(f"config key {key}: {count:,} samples in one file, more than jointdiff sample's "
-                                f"{MAX_SAMPLES:,}")
-        if count < fid_minimum and not e["fid_smoke"]:
-            raise WorkflowError(f"config key {key}: {count:,} samples, but the FID needs at least {fid_minimum:,} "
-                                "(raise it, or set evaluation.fid_smoke true for a run labelled smoke)")
-
-
-_check_sampling_and_evaluation()
+# The sampling settings against every experiment that samples, the FID split, and the sample counts against
+# jointdiff sample's cap and the FID protocols.
+checked(check_sampling_and_evaluation, config, [EXPERIMENT_FILES[e] for e in GENERATIVE_EXPERIMENTS],
+        [EXPERIMENT_FILES[e] for e in GUIDED_EXPERIMENTS], MAX_SAMPLES)
 
 
 def metric_files(pattern, experiments):
@@ -378,7 +255,7 @@ def fid_inputs():
     files = [f"{RESULTS}/{x}/metrics/fid_standard_{w}.json" for x in GENERATIVE_EXPERIMENTS for w in e["fid_weights"]]
     if e["paper_fid"]:
         files += metric_files("{results}/{experiment}/metrics/fid_paper_raw.json", GENERATIVE_EXPERIMENTS)
-    datasets = dict.fromkeys(EXPERIMENT_CONFIGS[x][0].dataset for x in GENERATIVE_EXPERIMENTS)
+    datasets = dict.fromkeys(EXPERIMENT_FILES[x].cfg.dataset for x in GENERATIVE_EXPERIMENTS)
     return files + [f"{RESULTS}/floors/{d}/fid_{p}.json" for d in datasets for p in fid_protocols()]
 
 
@@ -451,12 +328,16 @@ def one_gpu(wildcards):
 
 def dataset_gpu(wildcards):
     """A per-dataset job (FID floor, independent classifier) runs on a GPU when any experiment on the dataset does."""
-    return int(any(EXPERIMENT_CONFIGS[e].resources["gpus"] for e in EXPERIMENTS
-                   if EXPERIMENT_CONFIGS[e].cfg.dataset == wildcards.dataset))
+    return int(any(EXPERIMENT_FILES[e].resources.gpus for e in EXPERIMENTS
+                   if EXPERIMENT_FILES[e].cfg.dataset == wildcards.dataset))
 
 
 def dataset_device(wildcards):
     return "cuda" if dataset_gpu(wildcards) else "cpu"
+
+
+# The threads of each job that runs a model (config train.threads).
+THREADS = config["train"]["threads"]
 
 
 def launcher(asks=one_gpu, torchrun=False, cpu_processes=1, multinode=False):
@@ -482,7 +363,7 @@ def guided_sample_count(wildcards):
 def noised_classifier_flags(wildcards):
     """`jointdiff noised-classifier` flags: the experiment's data and diffusion, and its noised-classifier settings
     (classic_guidance.iterations, when set, wins)."""
-    cfg, settings = exp_cfg(wildcards), EXPERIMENT_CONFIGS[wildcards.experiment].noised_classifier
+    cfg, settings = exp_cfg(wildcards), EXPERIMENT_FILES[wildcards.experiment].noised_classifier
     iterations = config["classic_guidance"]["iterations"]
     more = f" --iterations {iterations}" if iterations else ""
     return (f"--dataset {cfg.dataset} --dataroot {shlex.quote(DATAROOT)} --image-size {cfg.resolved_image_size()} "

@@ -15,10 +15,10 @@ rule accuracy:
         noise_levels=",".join(str(x) for x in config["evaluation"]["accuracy_noise_levels"]),
         head_t=config["evaluation"]["accuracy_head_t"],
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -30,7 +30,7 @@ rule accuracy:
 
 rule fid_standard:
     input:
-        samples=lambda wc: f"{RESULTS}/{wc.experiment}/samples/uncond_{wc.weights}_n{config['sampling']['unconditional_samples']}.npz",
+        samples=f"{RESULTS}/{{experiment}}/samples/uncond_{{weights}}_n{N_UNCOND}.npz",
         manifest=exp_manifest,
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_standard_{{weights}}.json",
@@ -40,17 +40,17 @@ rule fid_standard:
         f"{RESULTS}/benchmarks/evaluate/{{experiment}}/fid_standard_{{weights}}.tsv"
     params:
         launch=launcher(),
-        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataset=exp_dataset,
         dataroot=DATAROOT,
         split=config["evaluation"]["fid_split"],
         min_samples=config["evaluation"]["fid_min_samples"],
         smoke=fid_smoke_flags(),
         metrics=",".join(config["evaluation"]["fid_metrics"]),
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -62,7 +62,7 @@ rule fid_standard:
 
 rule fid_paper_protocol:
     input:
-        samples=lambda wc: f"{RESULTS}/{wc.experiment}/samples/uncond_raw_n{config['evaluation']['paper_fid_samples']}.npz",
+        samples=f"{RESULTS}/{{experiment}}/samples/uncond_raw_n{config['evaluation']['paper_fid_samples']}.npz",
         manifest=exp_manifest,
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/fid_paper_raw.json",
@@ -70,14 +70,14 @@ rule fid_paper_protocol:
         f"{LOGS}/evaluate/{{experiment}}/fid_paper_raw.log",
     params:
         launch=launcher(),
-        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataset=exp_dataset,
         dataroot=DATAROOT,
         smoke=fid_smoke_flags(),
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -103,7 +103,7 @@ rule fid_floor:
         real_count=floor_count,
         smoke=fid_smoke_flags(),
         metrics=",".join(config["evaluation"]["fid_metrics"]),
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=dataset_gpu,
     conda:
@@ -127,7 +127,7 @@ rule independent_classifier:
         launch=launcher(dataset_gpu),
         device=dataset_device,
         dataroot=lambda wc, input: dataroot_of(input.manifest),
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=dataset_gpu,
     conda:
@@ -197,17 +197,17 @@ rule fid_guided:
         f"{LOGS}/evaluate/{{experiment}}/fid_{{kind}}_{{weights}}_alpha{{alpha}}.log",
     params:
         launch=launcher(),
-        dataset=lambda wc: exp_cfg(wc).dataset,
+        dataset=exp_dataset,
         dataroot=DATAROOT,
         split=config["evaluation"]["fid_split"],
         min_samples=guided_sample_count,
         smoke=fid_smoke_flags(),
         metrics=",".join(m for m in config["evaluation"]["fid_metrics"] if m != "kid"),
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -232,10 +232,10 @@ rule probe:
         t_fractions=",".join(str(f) for f in config["probe"]["t_fractions"]),
         train_images=config["probe"]["train_images"],
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:

@@ -18,10 +18,10 @@ rule sample_unconditional:
         sampler=sampler_flags(),
         last_seed=lambda wc: int(wc.n) - 1,
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=exp_gpus,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -45,10 +45,10 @@ rule sample_guided:
         sampler=sampler_flags(),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=exp_gpus,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -76,10 +76,10 @@ rule sample_classic:
         sampler=sampler_flags(classic=True),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=exp_gpus,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
@@ -106,15 +106,14 @@ rule counterfactual:
         alpha=config["sampling"]["counterfactual_alpha"],
         dataroot=DATAROOT,
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc, "eval_runtime"),
+        runtime=eval_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:
         "{params.launch} --gpus {resources.gpu} --threads {threads} -- counterfactual "
-        "--model {input.model:q} --weights {wildcards.weights} --dataroot "
-        "{params.dataroot:q} "
+        "--model {input.model:q} --weights {wildcards.weights} --dataroot {params.dataroot:q} "
         "--num-images {params.num} --t-fraction {params.t_fraction} --alpha {params.alpha} {params.sampler} "
         "--device {params.device} --out {output.result:q} > {log:q} 2>&1"

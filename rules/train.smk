@@ -26,7 +26,7 @@ rule train:
         # A function of the input, which Snakemake does not count among the settings whose change reruns a job:
         # trackers watch a run and change nothing in it, so one switched on later retrains nothing.
         trackers=lambda wc, input: tracker_flags(),
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=exp_gpus,
         runtime=train_runtime,
@@ -77,10 +77,10 @@ rule train_noised_classifier:
         flags=noised_classifier_flags,
         run_dir=lambda wc: f"{RESULTS}/{wc.experiment}/noised_classifier",
         device=exp_device,
-    threads: config["train"]["threads"]
+    threads: THREADS
     resources:
         gpu=one_gpu,
-        runtime=lambda wc: exp_runtime_minutes(wc),
+        runtime=exp_runtime,
     conda:
         "../envs/jointdiff.yaml"
     shell:

@@ -34,7 +34,7 @@ def expected_diffusion_term(model, x0, seed):
 
 
 def run(model, x0, y, seed=1, **kwargs):
-    options = {"scaling": 0.5, "noised_classifier": False, "multi_label": False, **kwargs}
+    options = {"scaling": 0.5, "head_sees_x_t": False, "multi_label": False, **kwargs}
     torch.manual_seed(seed)
     return joint_loss(model, DIFFUSION, x0, y, **options)
 
@@ -58,16 +58,16 @@ def test_given_t_and_noise_are_used():
     model, _ = tiny_model()
     x0, y = torch.rand(3, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2])
     t, noise = torch.tensor([0, 20, 49]), torch.randn(3, 1, 16, 16)
-    out = run(model, x0, y, t=t, noise=noise, noised_classifier=True)
+    out = run(model, x0, y, t=t, noise=noise, head_sees_x_t=True)
     x_t = DIFFUSION.q_sample(x0, t, noise)
     torch.testing.assert_close(out["diffusion"], F.mse_loss(model(x_t, t), noise))
     torch.testing.assert_close(out["classifier"], F.cross_entropy(model.classify(x_t, t), y))
 
 
-def test_noised_classifier_sees_x_t_at_t():
+def test_head_sees_x_t_at_t():
     model, _ = tiny_model()
     x0, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([1, 1, 7, 3])
-    out = run(model, x0, y, noised_classifier=True)
+    out = run(model, x0, y, head_sees_x_t=True)
     _, x_t, t = expected_diffusion_term(model, x0, seed=1)
     torch.testing.assert_close(out["classifier"], F.cross_entropy(model.classify(x_t, t), y))
 
@@ -168,7 +168,7 @@ def test_an_empty_share_of_a_classifier_step_keeps_the_graph():
     assert all(p.grad is not None for p in model.head.parameters())
 
 
-def test_noised_classifier_sees_the_augmented_image_noised_like_x_t():
+def test_head_sees_the_augmented_image_noised_like_x_t():
     """With train_noised_classifier the head reads q(x_t | augment(x0)) with the denoising pass's t and noise."""
     model, _ = tiny_model()
     x0, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 1, 2, 3])
@@ -177,7 +177,7 @@ def test_noised_classifier_sees_the_augmented_image_noised_like_x_t():
     def flip(x, targets):
         return x.flip(-1), targets
 
-    out = run(model, x0, y, t=t, noise=noise, noised_classifier=True, augment=flip)
+    out = run(model, x0, y, t=t, noise=noise, head_sees_x_t=True, augment=flip)
     logits = model.classify(DIFFUSION.q_sample(x0.flip(-1), t, noise), t)
     torch.testing.assert_close(out["classifier"], F.cross_entropy(logits, y))
 
@@ -229,7 +229,7 @@ def test_paper_augmentation_runs_end_to_end(noised):
 
     model, cfg = tiny_model("--classifier_augmentation paper")
     x0, y = torch.rand(8, 1, 16, 16) * 2 - 1, torch.randint(0, 10, (8,))
-    out = run(model, x0, y, noised_classifier=noised, augment=build_augmentation(cfg))
+    out = run(model, x0, y, head_sees_x_t=noised, augment=build_augmentation(cfg))
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
 

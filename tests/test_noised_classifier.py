@@ -21,7 +21,7 @@ def test_the_defaults_are_the_authors_settings():
 
 
 @pytest.mark.parametrize("block, message", [
-    ({"widht": 64}, "unknown setting noised_classifier.widht (did you mean width?)"),
+    ({"widht": 64}, "unknown key noised_classifier.widht (did you mean width?)"),
     ({"width": "wide"}, "noised_classifier.width expects an integer"),
     ({"width": 96, "head_channels": 64}, "does not split into heads of 64"),
     ({"attention_resolutions": "16,x"}, "attention_resolutions"),

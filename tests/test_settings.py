@@ -112,8 +112,9 @@ def test_from_mapping_types_text_and_yaml_values(values, expected):
     ({"count": True}, "cfg.yaml: toy.count expects an integer, got True"),
     ({"scale": "half"}, "cfg.yaml: toy.scale expects a number, got 'half'"),
     ({"on": "maybe"}, "cfg.yaml: toy.on expects True or False, got 'maybe'"),
-    ({"cuont": 3}, "cfg.yaml: unknown setting toy.cuont (did you mean count?)"),
-    ({"zzz": 3}, "cfg.yaml: unknown setting toy.zzz; known: count, scale, mode, on, keep"),
+    ({"cuont": 3}, "cfg.yaml: unknown key toy.cuont (did you mean count?)"),
+    ({"zzz": 3}, "cfg.yaml: unknown key toy.zzz; known: count, scale, mode, on, keep"),
+    ([1, 2], "cfg.yaml: toy must be a mapping of count, scale, mode, on, keep, got [1, 2]"),
 ])
 def test_a_bad_key_or_value_is_named_with_where_it_came_from(values, message):
     with pytest.raises(ConfigError) as err:

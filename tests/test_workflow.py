@@ -68,11 +68,8 @@ def test_lint_is_clean(tmp_path):
     ({"experiments": ["no_such_experiment"]}, "no_such_experiment"),
     ({"evaluation": {"fid_weights": ["ema", "best"]}}, "best"),
     ({"unknown_key": 1}, "unknown_key"),
-    # Settings that used to fail only after training, checked against every experiment:
+    # Settings checked against every experiment (jointdiff/workflow/checks.py, tests/test_experiment_file.py):
     ({"sampling": {"steps": 500}}, "config key sampling.steps (experiment 'tiny'): --steps 500: the model has 100"),
-    ({"evaluation": {"fid_split": "test"}}, "evaluation.fid_split: the standard FID compares against the train"),
-    ({"evaluation": {"fid_smoke": False}}, "sampling.unconditional_samples: 20 samples, but the FID needs at least"),
-    ({"sampling": {"unconditional_samples": 1000000}}, "more than jointdiff sample's 100,000"),
     ({"sampling": {"guided_samples_per_class": 20000}}, "guided_samples_per_class (10 classes of tiny)"),
     # Lists that mean nothing empty:
     ({"sampling": {"guided_alphas": []}}, "guided_alphas"),
@@ -102,13 +99,10 @@ def test_a_config_the_schema_refuses_is_named_by_its_file(tmp_path, digits_root)
     assert proc.returncode != 0 and f"config from {config} (and --config): " in proc.stdout + proc.stderr
 
 
+# Each refusal of an experiment file has its unit test in tests/test_experiment_file.py; these show the workflow's.
 @pytest.mark.parametrize("change, message", [
     ({"dataset": "ImageNet"}, "experiment 'tiny': unknown dataset 'ImageNet'"),
-    ({"num_channels": "wide"}, "experiment 'tiny': "),
-    ({"lr": -1}, "lr must be > 0"),
     ({"resources": {"gpu": 4}}, "tiny.yaml: unknown key resources.gpu (did you mean gpus?)"),
-    ({"resources": {"nodes": 0}}, "tiny.yaml: resources.nodes must be an integer >= 1, got 0"),
-    ({"resources": {"runtime": "forever"}}, "tiny.yaml: resources.runtime must be minutes or a duration"),
     ({"resources": {"gpus": 3}}, "batch_size 16 is not divisible by its 3 training processes (resources.gpus 3)"),
 ])
 def test_bad_experiment_file_fails_before_any_job(tmp_path, digits_root, change, message):
@@ -316,3 +310,22 @@ def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoi
     log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     assert f"at step {stopped_at}" in log
     assert torch.load(tmp_path / target, weights_only=False)["step"] == stopped_at + 10
+
+
+@pytest.mark.slow
+def test_demo_benchmark_reads_every_job_and_the_quality_of_a_real_run(tiny_workflow_results):
+    """benchmarks/demo_run.py's reading of a run: every job of Snakemake's log with its times, summed by stage, and
+    the numbers the demo is judged by, as the metric files hold them."""
+    from benchmarks.demo_run import job_times, quality, stage_seconds
+    logs = [p.read_text() for p in (tiny_workflow_results / ".snakemake" / "log").glob("*.snakemake.log")]
+    log = max(logs, key=lambda text: text.count("Finished jobid"))
+    jobs = job_times(log)
+    assert Counter(j["rule"] for j in jobs) == job_counts(log)
+    assert all(0 <= j["start"] <= j["end"] for j in jobs) and min(j["start"] for j in jobs) == 0
+    stages = stage_seconds(jobs)
+    assert stages["training"] == sum(j["end"] - j["start"] for j in jobs if j["rule"] == "train")
+    assert sum(stages.values()) == pytest.approx(sum(j["end"] - j["start"] for j in jobs))
+    numbers = quality(tiny_workflow_results / "results", "tiny")
+    fid = json.loads((tiny_workflow_results / "results" / "tiny" / "metrics" / "fid_standard_ema.json").read_text())
+    assert numbers["fid"] == round(fid["fid"], 2) and numbers["precision"] == round(fid["precision"], 3)
+    assert set(numbers["guided_on_target_independent"]) == {"0", "10"}

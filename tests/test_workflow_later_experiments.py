@@ -64,7 +64,6 @@ def test_demo_later_experiments_list_their_jobs(tmp_path):
     ({"classic_guidance": {"experiments": ["svhn"]}}, "classic_guidance.experiments: 'svhn' is not in experiments"),
     ({"probe": {"experiments": ["cifar10_classifier_only"]}, "experiments": ["cifar10_classifier_only"]},
      "it has no denoiser"),
-    ({"sampling": {"guidance": "classifier"}}, "list the models to guide that way in classic_guidance.experiments"),
 ])
 def test_bad_later_experiment_settings_fail_before_any_job(tmp_path, change, message):
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())

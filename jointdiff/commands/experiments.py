@@ -36,21 +36,13 @@ def origin_of(source: str) -> str:
 
 
 def describe(path: Path) -> dict[str, Any]:
-    """What `jointdiff experiments` shows of one experiment file (validated like the workflow does)."""
-    import yaml
+    """What `jointdiff experiments` shows of one experiment file (read and checked as the workflow does)."""
+    from jointdiff.workflow.experiment_file import read_experiment
 
-    from jointdiff.config import load_config
-
-    try:
-        cfg = load_config(path)
-    except UserError as err:
-        raise UserError(f"experiment {path.stem!r}: {err}") from None
-    data = yaml.safe_load(path.read_text()) or {}
-    resources = data.get("resources") or {}
-    source = str(data.get("source") or "")
-    return {"name": path.stem, "dataset": cfg.dataset, "num_steps": cfg.num_steps,
-            "gpus": int(resources.get("gpus", 0)), "origin": origin_of(source), "source": source,
-            "description": str(data.get("description") or ""), "file": str(path)}
+    experiment = read_experiment(path)
+    return {"name": experiment.name, "dataset": experiment.cfg.dataset, "num_steps": experiment.cfg.num_steps,
+            "gpus": experiment.resources.gpus, "origin": origin_of(experiment.source), "source": experiment.source,
+            "description": experiment.description, "file": str(path)}
 
 
 def format_table(experiments: list[dict[str, Any]]) -> str:

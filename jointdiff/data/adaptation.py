@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from jointdiff.atomic import atomic_write_json
-from jointdiff.data.images import convert_array
+from jointdiff.data.image_shapes import convert_array
 from jointdiff.data.layout import dataset_dir, manifest_path, prepare_command
 from jointdiff.data.manifest import check_files, read_manifest, sha256
 from jointdiff.data.masking import UNLABELLED

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from jointdiff.data.images import decode_image
+from jointdiff.data.image_shapes import decode_image
 from jointdiff.images import from_uint8
 from jointdiff.gpu.transfer import host_to_device
 

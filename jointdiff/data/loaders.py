@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from jointdiff.data.datasets import ImageFileDataset, InMemoryDataset, decode_all
-from jointdiff.data.images import check_shape, convert_array
+from jointdiff.data.image_shapes import check_shape, convert_array
 from jointdiff.data.layout import how_to_prepare
 from jointdiff.data.manifest import check_files, read_manifest
 from jointdiff.data.masking import label_mask, mask_labels

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from jointdiff.data.images import decode_image
+from jointdiff.data.image_shapes import decode_image
 from jointdiff.data.layout import dataset_dir, how_to_prepare, manifest_path
 from jointdiff.data.manifest import MANIFEST_FORMAT, describe_files, write_manifest
 from jointdiff.data.masking import UNLABELLED

@@ -2,9 +2,9 @@
 
 L_diff is the ε MSE at uniform timesteps. L_cls comes from a second pass through the ENCODER only (the decoder
 gets no gradient from the classifier): the clean, augmented x0 at t = 0 (the paper's runs), or, with
-`noised_classifier`, the augmented x0 noised with the very t and ε of the denoising pass. (The authors augmented x_t
-itself: kornia's intensity ops clamp it to [0, 1] and its geometric ops resample the noise; augmenting the image
-before noising it keeps x_t a draw of q(x_t | x0).) With hidden labels (y == -1, or a multi-label row with any -1)
+`head_sees_x_t` (the seed's flag `train_noised_classifier`), the augmented x0 noised with the very t and ε of the
+denoising pass. (The authors augmented x_t itself: kornia's intensity ops clamp it to [0, 1] and its geometric ops
+resample the noise; augmenting the image before noising it keeps x_t a draw of q(x_t | x0).) With hidden labels (y == -1, or a multi-label row with any -1)
 the classifier term comes from the semi-supervised buffer (`LabelledBuffer`), as in the authors' code: the step
 runner hands each micro-batch its `ClassifierRows`.
 """
@@ -70,7 +70,7 @@ def batch_accuracy(logits: Tensor, targets: Tensor, multi_label: bool) -> Tensor
 
 
 def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Tensor, y: Tensor, *,
-               scaling: float, noised_classifier: bool, multi_label: bool, augment: Augment | None = None,
+               scaling: float, head_sees_x_t: bool, multi_label: bool, augment: Augment | None = None,
                t: Tensor | None = None, noise: Tensor | None = None, diffusion_weight: float = 1.0,
                buffered: ClassifierRows | None = None) -> dict[str, Tensor]:
     """One batch's losses.
@@ -108,7 +108,7 @@ def joint_loss(model: JointDiffusionModel, diffusion: GaussianDiffusion, x0: Ten
     targets = classifier_targets(labels, num_outputs, multi_label)[0]
     if augment is not None and len(x_cls):
         x_cls, targets = augment(x_cls, targets)
-    if noised_classifier and buffered is None:  # the authors' buffered step is always on clean images at t = 0
+    if head_sees_x_t and buffered is None:  # the authors' buffered step is always on clean images at t = 0
         x_cls, t_cls = diffusion.q_sample(x_cls, t, noise), t
     else:
         t_cls = torch.zeros(len(x_cls), dtype=torch.long, device=x0.device)

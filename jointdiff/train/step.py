@@ -44,7 +44,7 @@ class TrainStep(nn.Module):
     def forward(self, x0, y, t, noise, buffered: ClassifierRows | None = None):
         return joint_loss(self.model, self.diffusion, x0, y, t=t, noise=noise,
                           scaling=self.cfg.classifier_loss_scaling,
-                          noised_classifier=self.cfg.train_noised_classifier,
+                          head_sees_x_t=self.cfg.train_noised_classifier,
                           multi_label=self.cfg.multi_label_classifier, augment=self.augment,
                           diffusion_weight=self.cfg.diffusion_loss_weight, buffered=buffered)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from jointdiff.data.images import convert_array, convert_channels, decode_image, resize_center_crop
+from jointdiff.data.image_shapes import convert_array, convert_channels, decode_image, resize_center_crop
 from jointdiff.images import from_uint8
 
 
