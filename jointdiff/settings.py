@@ -108,8 +108,8 @@ class Settings:
         label = f"{block}.{name}" if block else name
         if name not in kinds:
             close = difflib.get_close_matches(name, kinds, n=1)
-            raise ConfigError(f"unknown key {label}" + (f" (did you mean {close[0]}?)" if close
-                                                            else f"; known: {', '.join(kinds)}"))
+            hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(kinds)}"
+            raise ConfigError(f"unknown key {label}{hint}")
         try:
             return typed(kinds[name], raw)
         except (TypeError, ValueError):
