@@ -124,8 +124,8 @@ class FidelitySettings:
 
     metrics: tuple[str, ...] = ("fid", "prc", "kid")   # names from METRICS
     protocol: str = "standard"
-    min_samples: int | None = None    # fewer samples are refused unless smoke; None = the protocol's minimum. A
-    smoke: bool = False               # result from fewer than the protocol's minimum is always labelled smoke.
+    min_samples: int | None = None    # fewer samples are refused unless smoke; None: the protocol's minimum
+    smoke: bool = False               # fewer than the protocol's minimum are labelled smoke, whatever min_samples
     weights_path: str | Path | None = None   # torch-fidelity's Inception .pth; None = fid-helper's, converted once
     inception_cache_dir: str | Path | None = None
     device: str = "auto"
