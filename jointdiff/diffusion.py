@@ -22,16 +22,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from jointdiff.choices import NOISE_SCHEDULES, SAMPLERS, VARIANCES
 from jointdiff.gpu.transfer import host_to_device
-
-if TYPE_CHECKING:
-    from jointdiff.config import ExperimentConfig
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]
 # Classic classifier guidance (Dhariwal & Nichol 2021): (x_t, t ORIGINAL timesteps) -> s ∇_{x_t} log p(y | x_t, t)
@@ -211,9 +208,16 @@ class GaussianDiffusion:
         return GaussianDiffusion(1.0 - alphas_cumprod / previous, timestep_map=self.timestep_map[kept])
 
 
-def build_diffusion(cfg: ExperimentConfig) -> GaussianDiffusion:
+class DiffusionSettings(Protocol):
+    """What decides a diffusion: an ExperimentConfig, or the same two flags of `jointdiff noised-classifier`."""
+
+    noise_schedule: str
+    diffusion_steps: int
+
+
+def build_diffusion(settings: DiffusionSettings) -> GaussianDiffusion:
     """The experiment's diffusion: `noise_schedule` betas over `diffusion_steps` timesteps."""
-    return GaussianDiffusion(make_beta_schedule(cfg.noise_schedule, cfg.diffusion_steps))
+    return GaussianDiffusion(make_beta_schedule(settings.noise_schedule, settings.diffusion_steps))
 
 
 # --- samplers ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free code
-from jointdiff.commands.sample import MAX_SAMPLES  # noqa: E402
+from jointdiff.sample.seeds import MAX_SAMPLES  # noqa: E402
 from jointdiff.data.specs import component_datasets, get_spec  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
 from jointdiff.sample.settings import SamplingSettings  # noqa: E402

@@ -118,3 +118,17 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycle_even_through_imports_inside_functions():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the finder finds
     assert import_cycles(import_graph()) == []
+
+
+# Argument helpers that several commands share; no other command module is imported by another.
+OPTION_MODULES = {"jointdiff.commands.experiment_options", "jointdiff.commands.tracker_options",
+                  "jointdiff.commands.performance_options", "jointdiff.commands.timestep_options"}
+
+
+def test_no_command_imports_another_command():
+    commands = PACKAGE / "commands"
+    leaks = [f"{module_name(p)} imports {m}" for p in sorted(commands.glob("*.py"))
+             for m in filter(known_module, imported_modules(p))
+             if m.startswith("jointdiff.commands.") and m not in OPTION_MODULES | {module_name(p)}]
+    assert not leaks, "\n".join(leaks)
+    assert all((commands / f"{m.rsplit('.', 1)[1]}.py").is_file() for m in OPTION_MODULES)

@@ -1,4 +1,5 @@
-"""compute_fidelity: refusals before any work, and a small real FID / precision / recall / KID run offline."""
+"""sample_fidelity and floor_fidelity: refusals before any work, and small real FID / precision / recall / KID runs
+offline."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from metrics_fixtures import offline, one_thread  # noqa: F401  (autouse fixture
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.metrics import fid as fid_module
 from jointdiff.metrics.features import UInt8Images
-from jointdiff.keys import (KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_KID_MEAN, KEY_KID_STD, KEY_N_REFERENCE,
+from jointdiff.keys import (KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_FID, KEY_FLOOR, KEY_KID_MEAN, KEY_KID_STD, KEY_N_REFERENCE,
                             KEY_N_SAMPLES, KEY_PRECISION, KEY_PROTOCOL, KEY_RECALL, KEY_REFERENCE, KEY_SAMPLES,
                             KEY_PROTOCOL_LABEL, KEY_SMOKE, KEY_WEIGHTS)
-from jointdiff.metrics.fid import compute_fidelity
+from jointdiff.metrics.fid import FidelitySettings, floor_fidelity, sample_fidelity
 from jointdiff.metrics.inception import resolve_inception_weights
 from jointdiff.metrics.protocols import PROTOCOLS, Protocol
+from jointdiff.metrics.real_images import seeded_subset
 from jointdiff.metrics.reference import ReferenceImages
 from jointdiff.metrics.samples import load_sample_images
 
@@ -47,66 +49,95 @@ def train_reference(images: torch.Tensor, cache_dir=None) -> ReferenceImages:
 
 def test_too_few_samples_are_refused_unless_smoke(no_inception):
     with pytest.raises(UserError, match=r"only 16 samples; the standard protocol needs at least 50,000.*--smoke"):
-        compute_fidelity(grey(0), train_reference(grey(1)))
+        sample_fidelity(grey(0), train_reference(grey(1)))
     with pytest.raises(UserError, match="at least 20"):
-        compute_fidelity(grey(0), train_reference(grey(1)), min_samples=20)
+        sample_fidelity(grey(0), train_reference(grey(1)), FidelitySettings(min_samples=20))
 
 
 def test_even_a_smoke_test_needs_enough_images_for_its_metrics(no_inception):
     with pytest.raises(UserError, match="need at least 4 in each set"):
-        compute_fidelity(grey(0, n=3), train_reference(grey(1)), smoke=True)
+        sample_fidelity(grey(0, n=3), train_reference(grey(1)), FidelitySettings(smoke=True))
 
 
 def test_non_uint8_samples_are_refused(no_inception, tmp_path):
     floats = grey(0).float() / 127.5 - 1
     with pytest.raises(UserError, match=r"must be uint8 \(0\.\.255\), got torch.float32"):
-        compute_fidelity(floats, train_reference(grey(1)), smoke=True)
+        sample_fidelity(floats, train_reference(grey(1)), FidelitySettings(smoke=True))
     path = tmp_path / "floats.npz"
     np.savez(path, images=floats.permute(0, 2, 3, 1).numpy())
     with pytest.raises(UserError, match="must be uint8"):
-        compute_fidelity(path, train_reference(grey(1)), smoke=True)
+        sample_fidelity(path, train_reference(grey(1)), FidelitySettings(smoke=True))
 
 
 def test_jpeg_input_is_refused(no_inception, tmp_path):
     picture = Image.fromarray(grey(0)[0, 0].numpy())
     picture.save(tmp_path / "sample.jpg", quality=95)
     with pytest.raises(UserError, match="JPEG"):
-        compute_fidelity(tmp_path / "sample.jpg", train_reference(grey(1)), smoke=True)
+        sample_fidelity(tmp_path / "sample.jpg", train_reference(grey(1)), FidelitySettings(smoke=True))
     disguised = tmp_path / "disguised.npz"
     disguised.write_bytes((tmp_path / "sample.jpg").read_bytes())
     with pytest.raises(UserError, match="JPEG"):
-        compute_fidelity(disguised, train_reference(grey(1)), smoke=True)
+        sample_fidelity(disguised, train_reference(grey(1)), FidelitySettings(smoke=True))
     folder = tmp_path / "pngs"
     folder.mkdir()
     picture.save(folder / "a.png")
     picture.save(folder / "b.jpeg")
     with pytest.raises(UserError, match="JPEG"):
-        compute_fidelity(folder, train_reference(grey(1)), smoke=True)
+        sample_fidelity(folder, train_reference(grey(1)), FidelitySettings(smoke=True))
 
 
 def test_mismatched_image_sizes_are_refused(no_inception):
     with pytest.raises(UserError, match=r"samples are 1x16x16 \(C x H x W\) but the reference images are 1x32x32"):
-        compute_fidelity(grey(0), train_reference(grey(1, size=32)), smoke=True)
+        sample_fidelity(grey(0), train_reference(grey(1, size=32)), FidelitySettings(smoke=True))
     rgb = grey(1).expand(-1, 3, -1, -1).contiguous()
     with pytest.raises(UserError, match="3x16x16"):
-        compute_fidelity(grey(0), train_reference(rgb), smoke=True)
+        sample_fidelity(grey(0), train_reference(rgb), FidelitySettings(smoke=True))
 
 
 def test_the_reference_split_must_be_the_protocols(no_inception):
     with pytest.raises(UserError, match="the paper protocol compares against the test split"):
-        compute_fidelity(grey(0), train_reference(grey(1)), protocol="paper", smoke=True)
+        sample_fidelity(grey(0), train_reference(grey(1)), FidelitySettings(protocol="paper", smoke=True))
 
 
 def test_unknown_metric_or_protocol_is_refused(no_inception):
     with pytest.raises(ConfigError, match="--metrics"):
-        compute_fidelity(grey(0), train_reference(grey(1)), metrics=("fid", "lpips"), smoke=True)
+        sample_fidelity(grey(0), train_reference(grey(1)), FidelitySettings(metrics=("fid", "lpips"), smoke=True))
     with pytest.raises(ConfigError, match="--protocol 'mine'"):
-        compute_fidelity(grey(0), train_reference(grey(1)), protocol="mine", smoke=True)
+        sample_fidelity(grey(0), train_reference(grey(1)), FidelitySettings(protocol="mine", smoke=True))
 
 
 def test_inception_score_is_refused_with_the_offline_weights(no_inception):
     with pytest.raises(UserError, match="Inception Score needs Inception's classifier layer"):
-        compute_fidelity(grey(0), train_reference(grey(1)), metrics=("fid", "isc"), smoke=True)
+        sample_fidelity(grey(0), train_reference(grey(1)), FidelitySettings(metrics=("fid", "isc"), smoke=True))
+
+
+def held_out(images: torch.Tensor, dataset: str = "digits", split: str = "test", cache_dir=None) -> ReferenceImages:
+    return ReferenceImages(images, {"dataset": dataset, "split": split}, cache_dir)
+
+
+def test_the_floor_needs_another_split_of_the_references_dataset(no_inception):
+    smoke = FidelitySettings(smoke=True)
+    for real in (held_out(grey(0), split="train"), held_out(grey(0), dataset="CIFAR10")):
+        with pytest.raises(UserError, match=f"--real-split {real.identity['split']} must differ from the reference "
+                                            "split train"):
+            floor_fidelity(real, train_reference(grey(1)), smoke)
+
+
+def test_the_floor_computes_pool3_metrics_only(no_inception):
+    with pytest.raises(UserError, match="the floor computes pool3 metrics only"):
+        floor_fidelity(held_out(grey(0)), train_reference(grey(1)), FidelitySettings(metrics=("fid", "isc"),
+                                                                                     smoke=True))
+
+
+def test_a_seeded_subset_keeps_a_seed_0_choice_in_the_original_order():
+    images, identity = torch.arange(10), {"dataset": "digits", "split": "test"}
+    subset, subset_identity = seeded_subset(images, identity, 4)
+    chosen = torch.randperm(10, generator=torch.Generator().manual_seed(0))[:4]
+    assert subset.tolist() == sorted(chosen.tolist())
+    assert subset_identity == identity | {"subset": "first 4 of a seed-0 permutation"}
+    assert seeded_subset(images, identity, 4)[0].tolist() == subset.tolist()  # the same every time
+    for whole in (None, 10, 11):
+        assert seeded_subset(images, identity, whole) == (images, identity)
 
 
 def test_npz_samples_are_read_as_nchw(tmp_path):
@@ -130,7 +161,8 @@ def test_small_offline_run_matches_torch_fidelity(tmp_path, digits_root):
     path = tmp_path / "samples.npz"
     np.savez(path, images=samples.permute(0, 2, 3, 1).numpy(), settings=np.str_(json.dumps({"weights": "ema"})))
 
-    result = compute_fidelity(path, train_reference(reference, tmp_path / "refs"), smoke=True, device="cpu")
+    result = sample_fidelity(path, train_reference(reference, tmp_path / "refs"),
+                             FidelitySettings(smoke=True, device="cpu"))
 
     for key in (KEY_FID, KEY_PRECISION, KEY_RECALL, KEY_F_SCORE, KEY_KID_MEAN, KEY_KID_STD):
         assert math.isfinite(result[key]), key
@@ -160,9 +192,22 @@ def test_small_offline_run_matches_torch_fidelity(tmp_path, digits_root):
 @pytest.mark.slow
 def test_a_set_against_itself(tmp_path):
     images = grey(3, n=4)
-    result = compute_fidelity(images, train_reference(images), metrics=("fid", "prc"), smoke=True, device="cpu")
+    result = sample_fidelity(images, train_reference(images),
+                             FidelitySettings(metrics=("fid", "prc"), smoke=True, device="cpu"))
     assert abs(result[KEY_FID]) < 1e-2
     assert result[KEY_PRECISION] == result[KEY_RECALL] == 1.0
+
+
+@pytest.mark.slow
+def test_the_floor_scores_real_images_as_samples_and_caches_their_features(tmp_path):
+    real, reference = grey(8, n=4), train_reference(grey(9, n=4))
+    settings = FidelitySettings(metrics=("fid",), smoke=True, device="cpu")
+    floor = floor_fidelity(held_out(real, cache_dir=tmp_path), reference, settings)
+    as_samples = sample_fidelity(real, reference, settings)
+    assert floor[KEY_FID] == as_samples[KEY_FID]
+    assert floor[KEY_FLOOR] is True and as_samples[KEY_FLOOR] is False
+    assert floor[KEY_SAMPLES]["real"] == {"dataset": "digits", "split": "test"}
+    assert len(list(tmp_path.glob("digits-test-n4-*.npz"))) == 1
 
 
 @pytest.mark.slow
@@ -170,9 +215,10 @@ def test_a_protocol_with_a_sample_count_uses_the_first_samples(monkeypatch, tmp_
     monkeypatch.setitem(PROTOCOLS, "tiny", Protocol("tiny", "test", 3, 3, None, "a test protocol"))
     samples = grey(4, n=5)
     reference = ReferenceImages(grey(5, n=3), {"dataset": "digits", "split": "test"}, tmp_path)
-    result = compute_fidelity(samples, reference, metrics=("fid",), protocol="tiny", device="cpu")
+    settings = FidelitySettings(metrics=("fid",), protocol="tiny", device="cpu")
+    result = sample_fidelity(samples, reference, settings)
     assert result[KEY_N_SAMPLES] == 3 and result[KEY_SMOKE] is False and result[KEY_PROTOCOL] == "tiny"
-    first_three = compute_fidelity(samples[:3], reference, metrics=("fid",), protocol="tiny", device="cpu")
+    first_three = sample_fidelity(samples[:3], reference, settings)
     assert first_three[KEY_FID] == result[KEY_FID]
 
 
@@ -180,5 +226,6 @@ def test_a_protocol_with_a_sample_count_uses_the_first_samples(monkeypatch, tmp_
 def test_fewer_samples_than_the_protocol_needs_are_always_labelled_smoke():
     """--min-samples lets a small FID run; it never becomes a standard number."""
     images = grey(6, n=4)
-    result = compute_fidelity(images, train_reference(grey(7, n=4)), metrics=("fid",), min_samples=4, device="cpu")
+    result = sample_fidelity(images, train_reference(grey(7, n=4)),
+                             FidelitySettings(metrics=("fid",), min_samples=4, device="cpu"))
     assert result[KEY_SMOKE] is True and "SMOKE TEST" in result[KEY_PROTOCOL_LABEL]

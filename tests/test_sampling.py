@@ -21,16 +21,18 @@ from jointdiff.config import load_config
 from jointdiff.choices import GUIDANCE_METHODS
 from jointdiff.cli import build_parser
 from jointdiff.diffusion import build_diffusion
-from jointdiff.errors import CheckpointError
+from jointdiff.distributed import DistInfo
+from jointdiff.errors import CheckpointError, UserError
 from jointdiff.images import from_uint8, save_npz, to_uint8
 from jointdiff.metrics.samples import load_sample_images
 from jointdiff.model import build_model, head_predict, load_trained
 from jointdiff.data.manifest import sha256
 from jointdiff.sample import guidance as guidance_module
-from jointdiff.sample.generate import SampleRequest, sample_batch
+from jointdiff.sample.generate import SampleRequest, generate, sample_batch, sample_to_file
 from jointdiff.sample.guidance import GUIDANCE, shift_toward_target, target_loss
+from jointdiff.sample.seeds import MAX_SAMPLES, parse_seeds
 from jointdiff.sample.settings import SamplingSettings
-from jointdiff.sample.targets import attribute_targets
+from jointdiff.sample.targets import attribute_targets, class_targets, unconditional_targets
 
 torch.set_num_threads(1)
 
@@ -38,6 +40,15 @@ torch.set_num_threads(1)
 def sample(model: Path, out: Path, *args: str) -> dict[str, np.ndarray]:
     assert main(["sample", "--model", str(model), "--out", str(out), "--sampler", "ddim", "--steps", "10",
                  "--device", "cpu", *args]) == 0
+    return dict(np.load(out))
+
+
+DDIM_10 = SamplingSettings(sampler="ddim", steps=10)  # what `sample` above passes
+
+
+def sample_seeds(model: Path, out: Path, seeds: list[int]) -> dict[str, np.ndarray]:
+    """`sample(model, out, "--seeds", ..., "--batch-size", "8")` through the library."""
+    sample_to_file(model, out, unconditional_targets(seeds), DDIM_10, batch_size=8, device="cpu")
     return dict(np.load(out))
 
 
@@ -214,8 +225,8 @@ def test_seed_ranges_split_over_runs_give_identical_images(trained_model, tmp_pa
 
 def earlier_request(model: Path, **changes) -> SampleRequest:
     """The request `sample(model, ..., "--seeds", "0-15", "--batch-size", "8")` makes, with `changes`."""
-    request = SampleRequest(seeds=list(range(16)), labels=[-1] * 16, batch_size=8,
-                            settings=SamplingSettings(sampler="ddim", steps=10), model_sha256=sha256(model))
+    request = SampleRequest(seeds=list(range(16)), labels=[-1] * 16, batch_size=8, settings=DDIM_10,
+                            model_sha256=sha256(model))
     return replace(request, **changes)
 
 
@@ -233,7 +244,7 @@ def test_interrupted_sampling_reuses_only_batches_made_the_same_way(trained_mode
     parts.mkdir()
     np.savez(earlier_request(trained_model, **earlier).part_path(parts, 0),
              images=np.zeros_like(done["images"][:8]), seeds=np.arange(8))
-    resumed = sample(trained_model, tmp_path / "s.npz", "--seeds", "0-15", "--batch-size", "8")
+    resumed = sample_seeds(trained_model, tmp_path / "s.npz", list(range(16)))
     if not earlier:
         assert (resumed["images"][:8] == 0).all()  # the existing batch was reused, not recomputed
     else:
@@ -250,9 +261,48 @@ def test_a_damaged_batch_file_is_reported_and_sampled_again(trained_model, tmp_p
     part = earlier_request(trained_model).part_path(parts, 0)
     np.savez(part, images=done["images"][:8], seeds=np.arange(8))
     part.write_bytes(part.read_bytes()[:200])  # a copy cut short
-    resumed = sample(trained_model, tmp_path / "s.npz", "--seeds", "0-15", "--batch-size", "8")
+    resumed = sample_seeds(trained_model, tmp_path / "s.npz", list(range(16)))
     assert np.array_equal(resumed["images"], done["images"])
     assert f"seed batch {part} is damaged (BadZipFile" in caplog.text
+
+
+def test_a_killed_run_is_finished_from_its_parts_which_are_then_deleted(trained_model, tmp_path, caplog):
+    """A launch killed after its first seed batch left that batch in OUT.parts/ (here: rank 0 of two processes
+    made it); the rerun samples only the other, joins both in seed order into what one run makes, and deletes
+    the parts."""
+    done = sample(trained_model, tmp_path / "ref.npz", "--seeds", "0-15", "--batch-size", "8")
+    out = tmp_path / "s.npz"
+    request = earlier_request(trained_model)
+    trained = load_trained(trained_model, DDIM_10.weights)
+    generate(trained, request, out.with_suffix(".parts"), DistInfo(0, 0, 2, torch.device("cpu")))
+    assert [p.name[:15] for p in out.with_suffix(".parts").iterdir()] == ["batch-000000000"]
+    caplog.set_level("INFO")
+    resumed = sample_seeds(trained_model, out, list(range(16)))
+    assert "rank 0: 1 of 2 seed batches already done" in caplog.text
+    assert np.array_equal(resumed["images"], done["images"]) and np.array_equal(resumed["seeds"], np.arange(16))
+    assert not out.with_suffix(".parts").exists()
+
+
+def test_seeds_are_ranges_or_lists_counted_before_they_are_built():
+    assert parse_seeds("0-3,7, 9-10") == [0, 1, 2, 3, 7, 9, 10]
+    assert parse_seeds("5") == [5]
+    for text, message in [("5-2", "runs backwards"), ("0-3,x", "expects ranges like 0-999"),
+                          (f"0-{MAX_SAMPLES}", f"asks for {MAX_SAMPLES + 1:,} samples, more than {MAX_SAMPLES:,}")]:
+        with pytest.raises(UserError, match=message):
+            parse_seeds(text)
+    assert len(parse_seeds(f"0-{MAX_SAMPLES}", allow_large=True)) == MAX_SAMPLES + 1
+
+
+def test_class_targets_give_each_class_its_samples_in_turn():
+    cfg = load_config(flags=TINY_FLAGS)
+    targets = class_targets(cfg, "3,5", 2, allow_large=False)
+    assert targets.seeds == [0, 1, 2, 3] and targets.labels.tolist() == [3, 3, 5, 5]
+    assert targets.per_class == 2 and targets.attribute is None
+    assert class_targets(cfg, "all", 1, allow_large=False).labels.tolist() == list(range(10))
+    with pytest.raises(UserError, match="--classes all --per-class 20000 asks for 200,000 samples"):
+        class_targets(cfg, "all", 20_000, allow_large=False)
+    unconditional = unconditional_targets([4, 5])
+    assert unconditional.labels.tolist() == [-1, -1] and unconditional.per_class == 0
 
 
 def test_a_second_sampling_into_the_same_output_is_refused_naming_the_first(trained_model, tmp_path):

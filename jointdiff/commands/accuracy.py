@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from jointdiff.choices import DEVICES, HEAD_T, WEIGHTS
+from jointdiff.commands.timestep_options import parse_fractions
 from jointdiff.errors import UserError
 
 
@@ -29,18 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
 
 
-def parse_fractions(text: str, flag: str = "--noise-fractions") -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"{flag} expects a comma list of numbers in [0, 1], got {text!r}")
-    if any(not 0 <= v <= 1 for v in values):
-        raise UserError(f"{flag} must lie in [0, 1], got {text!r}")
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
-    fractions = parse_fractions(args.noise_fractions)
+    fractions = parse_fractions(args.noise_fractions, "--noise-fractions")
     weights = [w.strip() for w in args.weights.split(",")]
     if any(w not in WEIGHTS for w in weights):
         raise UserError(f"--weights expects raw, ema or raw,ema, got {args.weights!r}")

@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from jointdiff.commands.sample import add_run_arguments, check_run_arguments
+from jointdiff.commands.performance_options import add_performance_flags, check_performance_flags
 from jointdiff.errors import UserError
 from jointdiff.sample.settings import SamplingSettings, add_sampling_arguments
 
@@ -35,24 +35,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="multi-label: the attribute to flip (CelebA 31 = Smiling)")
     g.add_argument("--seed", type=int, default=0, help="picks the test images and the noise")
     add_sampling_arguments(p, alpha=1000.0)
-    add_run_arguments(p)
+    add_performance_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = SamplingSettings.from_args(args)
-    check_run_arguments(args)
+    check_performance_flags(args)
     if args.num_images < 1 or not 0 < args.t_fraction <= 1:
         raise UserError("--num-images must be >= 1 and --t-fraction in (0, 1]")
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UserError(f"--out must end in .npz, got {out}")
 
-    import torch
-
     from jointdiff.data.loaders import load_split
     from jointdiff.distributed import resolve_device
     from jointdiff.model import load_trained
-    from jointdiff.sample.counterfactual import explain, save_counterfactuals
+    from jointdiff.sample.counterfactual import explain, noising_timestep, save_counterfactuals, test_image_indices
     from jointdiff.sample.targets import counterfactual_targets
 
     device = resolve_device(args.device)
@@ -63,12 +61,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model} was trained without the classifier head; counterfactuals need it")
     test = load_split(cfg.dataset, args.dataroot, "test", image_size=cfg.resolved_image_size(),
                       channels=cfg.resolved_channels())
-    gen = torch.Generator().manual_seed(args.seed)
-    indices = torch.randperm(len(test), generator=gen)[:args.num_images]
+    indices = test_image_indices(len(test), args.num_images, args.seed)
     x0, labels = test.get_batch(indices)
     targets = counterfactual_targets(labels, args.target, args.attribute, cfg.resolved_num_classes(),
                                      cfg.multi_label_classifier)
-    t_star = max(1, round(args.t_fraction * (trained.diffusion.num_timesteps - 1)))
+    t_star = noising_timestep(args.t_fraction, trained.diffusion.num_timesteps)
     result = explain(trained, x0, targets, t_star, settings, seeds=indices.tolist(), batch_size=args.batch_size)
 
     recorded = settings.to_dict() | {"model": str(args.model), "t_star": t_star, "target": args.target,

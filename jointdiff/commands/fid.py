@@ -105,56 +105,26 @@ def _check_arguments(args: argparse.Namespace) -> str:
     return split
 
 
-def seeded_subset(images, identity: dict, count: int | None):
-    """The first `count` images of a seed-0 permutation (in their original order), and the identity saying so."""
-    if count is None or count >= len(images):
-        return images, identity
-    import torch
-    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:count]
-    return images[keep.sort().values], identity | {"subset": f"first {count} of a seed-0 permutation"}
-
-
-def save_real_images(path: Path, images, identity: dict) -> None:
-    """Real images (uint8 N x C x H x W) as a samples archive: what the floor measured, for the samples figure."""
-    import numpy as np
-
-    from jointdiff.images import save_npz
-    from jointdiff.keys import KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS
-
-    save_npz(path, **{KEY_IMAGES: images.permute(0, 2, 3, 1).numpy(), KEY_LABELS: np.full(len(images), -1),
-                      KEY_SAMPLE_SETTINGS: np.asarray(json.dumps({"real": identity}))})
-
-
 def run(args: argparse.Namespace) -> int:
     split = _check_arguments(args)
 
-    from jointdiff.data.loaders import load_uint8_split
     from jointdiff.atomic import atomic_write_text
-    from jointdiff.metrics.fid import compute_fidelity, select_metrics
-    from jointdiff.metrics.reference import ReferenceImages, reference_cache_dir
+    from jointdiff.metrics.fid import FidelitySettings, floor_fidelity, sample_fidelity
+    from jointdiff.metrics.real_images import load_real_images, save_real_images
 
-    select_metrics(args.metrics)
-    spec = get_spec(args.dataset)
-
+    settings = FidelitySettings(metrics=args.metrics, protocol=args.protocol, min_samples=args.min_samples,
+                                smoke=args.smoke, weights_path=args.inception_weights, device=args.device,
+                                batch_size=args.batch_size)
+    shape = {"image_size": args.image_size, "channels": args.channels}
     # The reference first: a dataset that is not prepared fails before any Inception work.
-    images, _ = load_uint8_split(spec.name, args.dataroot, split, image_size=args.image_size,
-                                 channels=args.channels)
-    shape = {"image_size": args.image_size or spec.image_size, "channels": args.channels or spec.channels}
-    images, identity = seeded_subset(images, {"dataset": spec.name, "split": split, **shape}, args.reference_limit)
-    reference = ReferenceImages(images, identity, reference_cache_dir(args.dataroot, spec.name))
-    samples = args.samples
-    if args.real_split is not None:
-        real, _ = load_uint8_split(spec.name, args.dataroot, args.real_split, image_size=args.image_size,
-                                   channels=args.channels)
-        real, real_identity = seeded_subset(real, {"dataset": spec.name, "split": args.real_split, **shape},
-                                            args.real_count)
-        samples = ReferenceImages(real, real_identity, reference.cache_dir)
+    reference = load_real_images(args.dataset, args.dataroot, split, **shape, count=args.reference_limit)
+    if args.real_split is None:
+        result = sample_fidelity(args.samples, reference, settings)
+    else:
+        real = load_real_images(args.dataset, args.dataroot, args.real_split, **shape, count=args.real_count)
         if args.save_real is not None:
-            save_real_images(args.save_real, real, real_identity)
-
-    result = compute_fidelity(samples, reference, metrics=args.metrics, protocol=args.protocol,
-                              min_samples=args.min_samples, smoke=args.smoke, weights_path=args.inception_weights,
-                              device=args.device, batch_size=args.batch_size)
+            save_real_images(args.save_real, real)
+        result = floor_fidelity(real, reference, settings)
     text = json.dumps(result, indent=2) + "\n"
     if args.out is None:
         print(text, end="")

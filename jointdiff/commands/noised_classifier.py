@@ -44,20 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if args.diffusion_steps < 2 or args.image_size < 0:
         raise UserError("--diffusion-steps must be >= 2 and --image-size >= 0")
 
-    from jointdiff.data.datasets import InMemoryDataset
-    from jointdiff.data.loaders import load_split
-    from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule
+    from jointdiff.diffusion import build_diffusion
     from jointdiff.distributed import resolve_device
+    from jointdiff.noised_classifier.data import classifier_splits
     from jointdiff.train import train_noised_classifier
 
     size, channels = args.image_size or spec.image_size, args.channels or spec.channels
-    train = load_split(spec.name, args.dataroot, "train", image_size=size, channels=channels)
-    labelled = (train.labels >= 0).all(dim=1) if spec.multi_label else train.labels >= 0
-    if not bool(labelled.any()):
-        raise UserError(f"dataset {spec.name}: no labelled training image to train a classifier on")
-    train = InMemoryDataset(train.images[labelled], train.labels[labelled])
-    test = load_split(spec.name, args.dataroot, "test", image_size=size, channels=channels)
-    diffusion = GaussianDiffusion(make_beta_schedule(args.noise_schedule, args.diffusion_steps))
+    train, test = classifier_splits(spec.name, args.dataroot, size, channels)
+    diffusion = build_diffusion(args)  # --noise-schedule and --diffusion-steps, as a model's config gives them
     info = {"dataset": spec.name, "image_size": size, "channels": channels, "num_classes": spec.num_classes,
             "multi_label": spec.multi_label, "diffusion_steps": args.diffusion_steps,
             "noise_schedule": args.noise_schedule, "train_images": len(train)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from jointdiff.choices import DEVICES, WEIGHTS
+from jointdiff.commands.timestep_options import parse_fractions
 from jointdiff.errors import UserError
 
 
@@ -29,7 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jointdiff.commands.accuracy import parse_fractions
     fractions = parse_fractions(args.t_fractions, "--t-fractions")
     if args.train_images < 0 or args.batch_size < 1:
         raise UserError("--train-images must be >= 0 and --batch-size >= 1")

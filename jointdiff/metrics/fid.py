@@ -8,9 +8,11 @@ samples: hours on a CPU, minutes on a GPU). Features come from torch-fidelity's 
 checks the two agree) — so that the reference side can come from our cache (`reference.py`), keyed by the
 exact weights, which torch-fidelity's own cache is not.
 
-The result is one flat JSON-ready dict: metric values under the `KEY_*` names of `jointdiff.keys`, and the
-protocol fields that keep two kinds of FID apart (protocol, smoke, sample and reference counts, reference split
-and content hash, extractor and weights).
+`sample_fidelity` scores generated samples; `floor_fidelity` the protocol's floor, held-out real images in their
+place. Both take a `FidelitySettings` (metrics, protocol, counts, weights, device). The result is one flat
+JSON-ready dict: metric values under the `KEY_*` names of `jointdiff.keys`, and the protocol fields that keep two
+kinds of FID apart (protocol, smoke, sample and reference counts, reference split and content hash, extractor and
+weights).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from jointdiff.keys import (KEY_DEVICE, KEY_F_SCORE, KEY_FEATURE_EXTRACTOR, KEY_
 from jointdiff.metrics.features import extract_inception_features
 from jointdiff.metrics.frechet import frechet_distance, gaussian_statistics
 from jointdiff.metrics.inception import LOGITS, POOL3, resolve_inception_weights
-from jointdiff.metrics.protocols import get_protocol
+from jointdiff.metrics.protocols import Protocol, get_protocol
 from jointdiff.metrics.reference import ReferenceImages, ReferenceStatistics, reference_statistics
 from jointdiff.metrics.samples import check_uint8_images, load_sample_images, read_sample_settings
 from jointdiff.gpu.precision import full_float32, numerics
@@ -115,59 +117,74 @@ def select_metrics(names: Sequence[str]) -> list[FidelityMetric]:
     return [METRICS[n] for n in dict.fromkeys(names)]
 
 
+@dataclass(frozen=True)
+class FidelitySettings:
+    """How the metrics are computed: which ones, under which protocol (see `protocols.py`), with which Inception
+    weights, where. The metric and protocol names are checked when the settings are made."""
+
+    metrics: tuple[str, ...] = ("fid", "prc", "kid")   # names from METRICS
+    protocol: str = "standard"
+    min_samples: int | None = None    # fewer samples are refused unless smoke; None: the protocol's minimum
+    smoke: bool = False               # fewer than the protocol's minimum are labelled smoke, whatever min_samples
+    weights_path: str | Path | None = None   # torch-fidelity's Inception .pth; None = fid-helper's, converted once
+    inception_cache_dir: str | Path | None = None
+    device: str = "auto"
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        select_metrics(self.metrics)
+        get_protocol(self.protocol)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The images scored against the reference, and what the metric file records of them."""
+
+    images: torch.Tensor              # uint8 [N x C x H x W]
+    path: str | None                  # the file they were read from
+    settings: dict[str, Any] | None   # the sampler settings stored with them
+    real: ReferenceImages | None      # the floor: held-out real images, their features cached like the reference's
+
+
+def sample_fidelity(samples: torch.Tensor | np.ndarray | str | Path, reference: ReferenceImages,
+                    settings: FidelitySettings = FidelitySettings()) -> dict[str, Any]:
+    """Metrics of generated uint8 samples [N x C x H x W] (or an .npz / PNG directory of them) against `reference`:
+    the values under the KEY_* names plus the protocol fields (module docstring)."""
+    path = None if isinstance(samples, torch.Tensor | np.ndarray) else str(samples)
+    images = load_sample_images(path) if path else check_uint8_images(samples, "samples")
+    return _fidelity(_Scored(images, path, read_sample_settings(path) if path else None, None), reference, settings)
+
+
+def floor_fidelity(real: ReferenceImages, reference: ReferenceImages,
+                   settings: FidelitySettings = FidelitySettings()) -> dict[str, Any]:
+    """The protocol's floor: the same metrics of held-out real images (another split of the reference's dataset)
+    in place of samples, so that every FID can be read against what real data gets with the same count and
+    reference. Pool3 metrics only (fid, prc, kid)."""
+    if real.identity["dataset"] != reference.identity["dataset"] or \
+            real.identity["split"] == reference.identity["split"]:
+        raise UserError(f"the floor compares held-out real images with the reference: --real-split "
+                        f"{real.identity['split']} must differ from the reference split {reference.identity['split']}")
+    if any(m.layer != POOL3 for m in select_metrics(settings.metrics)):
+        raise UserError("the floor computes pool3 metrics only (fid, prc, kid): drop isc from --metrics")
+    return _fidelity(_Scored(check_uint8_images(real.images, "samples"), None, None, real), reference, settings)
+
+
 def _check_counts(n_samples: int, n_reference: int, min_samples: int, smoke: bool, protocol: str,
                   selected: list[FidelityMetric]) -> None:
     if n_samples < min_samples and not smoke:
         raise UserError(f"only {n_samples} samples; the {protocol} protocol needs at least {min_samples:,} "
                         "(pass --smoke, or lower --min-samples: below the protocol's minimum either way gives a "
                         "result labelled as a smoke test)")
-    floor = max(m.min_images for m in selected)
-    if min(n_samples, n_reference) < floor:
+    needed = max(m.min_images for m in selected)
+    if min(n_samples, n_reference) < needed:
         raise UserError(f"{n_samples} samples and {n_reference} reference images: "
-                        f"{', '.join(m.name for m in selected)} need at least {floor} in each set")
+                        f"{', '.join(m.name for m in selected)} need at least {needed} in each set")
 
 
-def _full_float32_numerics(device: str) -> dict[str, object]:
-    """What the Inception features and every metric were computed with: full float32, TF32 off."""
-    with full_float32():
-        return numerics(device)
-
-
-def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | ReferenceImages, reference: ReferenceImages, *,
-                     metrics: Sequence[str] = ("fid", "prc", "kid"), protocol: str = "standard",
-                     min_samples: int | None = None, smoke: bool = False, weights_path: str | Path | None = None,
-                     inception_cache_dir: str | Path | None = None, device: str = "auto",
-                     batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of uint8 `samples` [N x C x H x W] (or an .npz / PNG directory) against `reference`.
-
-    :param samples: generated images, or real held-out images (a ReferenceImages) for the protocol's floor — what
-        real data scores with the same count and reference; their features are cached like the reference's.
-    :param metrics: names from METRICS ("fid", "prc", "kid", "isc").
-    :param protocol: "standard" or "paper" (see `protocols.py`); decides the reference split and sample count.
-    :param min_samples: fewer samples are refused unless `smoke`; None = the protocol's minimum. A result from
-        fewer samples than the protocol's minimum is always labelled smoke, whatever min_samples allowed.
-    :param weights_path: torch-fidelity's Inception .pth; None = fid-helper's network, converted once.
-    :return: metric values under the KEY_* names plus the protocol fields (module docstring).
-    """
-    # Cheap checks first: names, dtypes, shapes, split and counts.
-    selected = select_metrics(metrics)
-    spec = get_protocol(protocol)
-    device = resolve_device(device).type
-    held_out = samples if isinstance(samples, ReferenceImages) else None
-    if held_out is not None:
-        samples = held_out.images
-        if held_out.identity["dataset"] != reference.identity["dataset"] or \
-                held_out.identity["split"] == reference.identity["split"]:
-            raise UserError(f"the floor compares held-out real images with the reference: --real-split "
-                            f"{held_out.identity['split']} must differ from the reference split "
-                            f"{reference.identity['split']}")
-    samples_path = None if isinstance(samples, torch.Tensor | np.ndarray) else str(samples)
-    samples = load_sample_images(samples) if samples_path else check_uint8_images(samples, "samples")
-    sample_settings = read_sample_settings(samples_path) if samples_path else None
-    made_with = (sample_settings or {}).get("weights")
-    if spec.model_weights and made_with and made_with != spec.model_weights:
-        log.warning("the %s protocol expects samples from %s weights; these come from %s weights",
-                    spec.name, spec.model_weights, made_with)
+def _protocol_samples(samples: torch.Tensor, reference: ReferenceImages, spec: Protocol,
+                      settings: FidelitySettings) -> tuple[torch.Tensor, int, bool]:
+    """The samples the protocol uses (its first ones, when it counts them), checked against the reference; the
+    minimum count that applied, and whether the result is a smoke test."""
     ref_images = check_uint8_images(reference.images, f"reference {reference.identity['dataset']}")
     if samples.shape[1:] != ref_images.shape[1:]:
         raise UserError(f"samples are {'x'.join(map(str, samples.shape[1:]))} (C x H x W) but the reference "
@@ -179,34 +196,21 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
     if spec.num_samples is not None and len(samples) > spec.num_samples:
         log.info("%s protocol: using the first %d of %d samples", spec.name, spec.num_samples, len(samples))
         samples = samples[: spec.num_samples]
-    min_samples = spec.min_samples if min_samples is None else min_samples
-    _check_counts(len(samples), len(ref_images), min_samples, smoke, spec.name, selected)
+    min_samples = spec.min_samples if settings.min_samples is None else settings.min_samples
+    _check_counts(len(samples), len(ref_images), min_samples, settings.smoke, spec.name,
+                  select_metrics(settings.metrics))
+    smoke = settings.smoke
     if len(samples) < spec.min_samples and not smoke:  # a lower --min-samples lets it run, never makes it standard
         log.warning("%d samples are fewer than the %s protocol's %d: the result is labelled smoke", len(samples),
                     spec.name, spec.min_samples)
         smoke = True
+    return samples, min_samples, smoke
 
-    # Weights; the Inception Score needs a classifier that fid-helper's network lacks.
-    weights = resolve_inception_weights(weights_path, inception_cache_dir)
-    if any(m.layer == LOGITS for m in selected) and not weights.has_classifier:
-        raise UserError("the Inception Score needs Inception's classifier layer, which the offline weights "
-                        f"({weights.source}) do not have; drop isc from --metrics or pass --inception-weights "
-                        "with torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
 
-    # The reference (cached) before the samples, so a reference problem shows before the long part.
-    ref_stats = reference_statistics(reference, weights, device=device, batch_size=batch_size)
-    layers = tuple(dict.fromkeys(m.layer for m in selected))
-    if held_out is not None:
-        if layers != (POOL3,):
-            raise UserError("the floor computes pool3 metrics only (fid, prc, kid): drop isc from --metrics")
-        real = ReferenceImages(samples, held_out.identity, held_out.cache_dir)
-        features = {POOL3: reference_statistics(real, weights, device=device, batch_size=batch_size).features}
-    else:
-        features = extract_inception_features(samples, weights, layers=layers, device=device,
-                                              batch_size=batch_size, desc="Inception features, samples")
-
-    # Every metric from torch-fidelity's functions on the features; then the fields that name the protocol.
-    result: dict[str, Any] = {}
+def _metric_values(selected: list[FidelityMetric], features: dict[str, torch.Tensor], ref_stats: ReferenceStatistics,
+                   device: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """Every metric from torch-fidelity's functions on the features, in full float32: values and settings."""
+    values: dict[str, float] = {}
     settings: dict[str, Any] = {}
     for metric in selected:
         metric_features, metric_reference = features[metric.layer], ref_stats
@@ -214,10 +218,49 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
             metric_features = metric_features.to(device)
             metric_reference = replace(ref_stats, features=ref_stats.features.to(device))
         with full_float32():
-            values, metric_settings = metric.compute(metric_features, metric_reference)
-        result.update({k: float(v) for k, v in values.items()})
+            metric_values, metric_settings = metric.compute(metric_features, metric_reference)
+        values.update({k: float(v) for k, v in metric_values.items()})
         settings.update(metric_settings)
-    log.info("%s", ", ".join(f"{k} {v:.6g}" for k, v in result.items()))
+    log.info("%s", ", ".join(f"{k} {v:.6g}" for k, v in values.items()))
+    return values, settings
+
+
+def _full_float32_numerics(device: str) -> dict[str, object]:
+    """What the Inception features and every metric were computed with: full float32, TF32 off."""
+    with full_float32():
+        return numerics(device)
+
+
+def _fidelity(scored: _Scored, reference: ReferenceImages, settings: FidelitySettings) -> dict[str, Any]:
+    """The metrics of `scored` against `reference`, and the fields that name the protocol."""
+    # Cheap checks first: names, shapes, split and counts.
+    selected = select_metrics(settings.metrics)
+    spec = get_protocol(settings.protocol)
+    device = resolve_device(settings.device).type
+    made_with = (scored.settings or {}).get("weights")
+    if spec.model_weights and made_with and made_with != spec.model_weights:
+        log.warning("the %s protocol expects samples from %s weights; these come from %s weights",
+                    spec.name, spec.model_weights, made_with)
+    samples, min_samples, smoke = _protocol_samples(scored.images, reference, spec, settings)
+
+    # Weights; the Inception Score needs a classifier that fid-helper's network lacks.
+    weights = resolve_inception_weights(settings.weights_path, settings.inception_cache_dir)
+    if any(m.layer == LOGITS for m in selected) and not weights.has_classifier:
+        raise UserError("the Inception Score needs Inception's classifier layer, which the offline weights "
+                        f"({weights.source}) do not have; drop isc from --metrics or pass --inception-weights "
+                        "with torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
+
+    # The reference (cached) before the samples, so a reference problem shows before the long part.
+    ref_stats = reference_statistics(reference, weights, device=device, batch_size=settings.batch_size)
+    if scored.real is not None:
+        real = ReferenceImages(samples, scored.real.identity, scored.real.cache_dir)
+        features = {POOL3: reference_statistics(real, weights, device=device,
+                                                batch_size=settings.batch_size).features}
+    else:
+        features = extract_inception_features(samples, weights, layers=tuple(dict.fromkeys(m.layer for m in selected)),
+                                              device=device, batch_size=settings.batch_size,
+                                              desc="Inception features, samples")
+    result, metric_settings = _metric_values(selected, features, ref_stats, device)
 
     samples_sha256 = hashlib.sha256(np.ascontiguousarray(samples.numpy())).hexdigest()
     result.update({
@@ -226,16 +269,16 @@ def compute_fidelity(samples: torch.Tensor | np.ndarray | str | Path | Reference
         KEY_SMOKE: bool(smoke),
         KEY_METRICS: [m.name for m in selected],
         KEY_N_SAMPLES: len(samples),
-        KEY_N_REFERENCE: len(ref_images),
+        KEY_N_REFERENCE: len(reference.images),
         KEY_MIN_SAMPLES: min_samples,
         KEY_WEIGHTS: made_with,
-        KEY_FLOOR: held_out is not None,
-        KEY_SAMPLES: {"path": samples_path, "sha256": samples_sha256, "shape": list(samples.shape[1:]),
-                      "settings": sample_settings, "real": None if held_out is None else held_out.identity},
+        KEY_FLOOR: scored.real is not None,
+        KEY_SAMPLES: {"path": scored.path, "sha256": samples_sha256, "shape": list(samples.shape[1:]),
+                      "settings": scored.settings, "real": None if scored.real is None else scored.real.identity},
         KEY_REFERENCE: {k: ref_stats.identity[k] for k in ref_stats.identity if k not in ("extractor", "layer")}
         | {"cache_file": str(ref_stats.path) if ref_stats.path else None},
         KEY_FEATURE_EXTRACTOR: weights.describe(),
-        KEY_SETTINGS: settings,
+        KEY_SETTINGS: metric_settings,
         KEY_STATISTICS_DTYPE: "float64",
         KEY_DEVICE: device,
         KEY_NUMERICS: _full_float32_numerics(device),

@@ -1,3 +1,3 @@
-"""Sampling: seeded, sharded generation (`generate.py`) from the settings of `settings.py`, guided by the joint
-classifier (`guidance.py`) toward the targets of `targets.py`, and counterfactual explanations
-(`counterfactual.py`)."""
+"""Sampling: seeded, sharded generation into a sample archive (`generate.py`) from the settings of `settings.py`,
+guided by the joint classifier (`guidance.py`) toward the targets of `targets.py` (the seeds of `seeds.py`), and
+counterfactual explanations (`counterfactual.py`)."""

@@ -18,6 +18,16 @@ from jointdiff.sample.settings import SamplingSettings
 NOISE_SEED_OFFSET = 10 ** 9  # the noise of image i comes from seed i + this, apart from any sampling seed
 
 
+def test_image_indices(num_test: int, count: int, seed: int) -> torch.Tensor:
+    """The test images to explain: the first `count` of a permutation drawn with `seed`."""
+    return torch.randperm(num_test, generator=torch.Generator().manual_seed(seed))[:count]
+
+
+def noising_timestep(t_fraction: float, num_timesteps: int) -> int:
+    """t* = F · (T − 1), rounded, and at least 1: how far each image is noised before it is guided back."""
+    return max(1, round(t_fraction * (num_timesteps - 1)))
+
+
 def explain(trained: TrainedModel, x0: torch.Tensor, targets: torch.Tensor, t_star: int, settings: SamplingSettings,
             seeds: list[int], batch_size: int) -> dict[str, torch.Tensor]:
     """Counterfactuals of x0 ([N, C, H, W] in [-1, 1]) toward `targets`, with predictions before and after."""

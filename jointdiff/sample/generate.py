@@ -6,7 +6,8 @@ together in seed order. The key is a hash of everything that determines the batc
 content, the weights, sampler and guidance settings, its seeds and targets): a rerun with anything else changed
 makes its batches anew and deletes the old ones, never mixing two runs under one run's labels. Guided batches
 steer each sample toward its label (by the joint head, or by a noised classifier with classic guidance); label -1
-means unconditional.
+means unconditional. `sample_to_file` is the whole run: the batches of this launch's processes, then rank 0 joins
+them into the archive and deletes the parts; one launch at a time writes an archive (rank 0 holds OUT.lock).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +23,19 @@ import numpy as np
 import torch
 
 from jointdiff.choices import CLASSIC_GUIDANCE
+from jointdiff.config import ExperimentConfig
+from jointdiff.data.manifest import sha256
 from jointdiff.diffusion import CondFn, EpsFn, make_generators, sample_loop
-from jointdiff.distributed import DistInfo
+from jointdiff.distributed import DistInfo, barrier, cleanup, init_distributed, main_rank_lock
+from jointdiff.errors import UserError
 from jointdiff.images import NPZ_READ_ERRORS, save_grid, save_npz, to_uint8
 from jointdiff.keys import KEY_ALPHA, KEY_ATTRIBUTE, KEY_IMAGES, KEY_LABELS, KEY_SAMPLE_SETTINGS, KEY_SEEDS
-from jointdiff.model import TrainedModel
+from jointdiff.model import TrainedModel, load_trained
 from jointdiff.progress import progress
 from jointdiff.sample.classic_guidance import classifier_cond_fn
 from jointdiff.sample.guidance import guided_eps_fn
 from jointdiff.sample.settings import SamplingSettings
+from jointdiff.sample.targets import SampleTargets
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,13 @@ class SampleRequest:
                     "labels": self.labels[start:start + len(seeds)]}
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return parts_dir / f"batch-{start:09d}-{key}.npz"
+
+
+def check_guidable(cfg: ExperimentConfig, settings: SamplingSettings, model: str | Path) -> None:
+    """UserError unless the model file has what `settings` guide it with: its own head, or classic guidance."""
+    if not cfg.train_with_classifier and settings.guidance != CLASSIC_GUIDANCE:
+        raise UserError(f"{model} was trained without the classifier head: guide it with --guidance classifier "
+                        "--noised-classifier FILE (classic guidance), or sample a joint model")
 
 
 def guidance_fns(trained: TrainedModel, labels: torch.Tensor, settings: SamplingSettings
@@ -130,14 +143,41 @@ def join_parts(request: SampleRequest, parts_dir: Path) -> np.ndarray:
     return images
 
 
-def save_samples(out: Path, images: np.ndarray, labels: np.ndarray, seeds: list[int], settings: dict,
-                 attribute: int | None = None, per_class: int = 0) -> None:
+def save_samples(out: Path, images: np.ndarray, targets: SampleTargets, settings: dict) -> None:
     """The sample archive (uint8 NHWC images, labels, seeds, alpha, the settings as JSON; for attribute guidance
     the attribute) and a PNG grid beside it: one row per class for guided samples, else the first 100."""
-    extra = {} if attribute is None else {KEY_ATTRIBUTE: np.asarray(attribute)}
-    save_npz(out, **{KEY_IMAGES: images, KEY_LABELS: labels, KEY_SEEDS: np.asarray(seeds),
+    extra = {} if targets.attribute is None else {KEY_ATTRIBUTE: np.asarray(targets.attribute)}
+    save_npz(out, **{KEY_IMAGES: images, KEY_LABELS: targets.labels, KEY_SEEDS: np.asarray(targets.seeds),
                      KEY_ALPHA: np.asarray(settings["alpha"]), KEY_SAMPLE_SETTINGS: np.asarray(json.dumps(settings)),
                      **extra})
+    per_class = targets.per_class
     nrow = per_class if per_class and per_class <= 16 else 10
     shown = images if per_class else images[:nrow * 10]
     save_grid(shown, out.with_suffix(".png"), nrow=min(nrow, 16))
+
+
+def sample_to_file(model: str | Path, out: Path, targets: SampleTargets, settings: SamplingSettings, *,
+                   batch_size: int, device: str) -> None:
+    """Sample `targets` from the model file into the archive `out`, sharded over this launch's processes.
+
+    Finished seed batches wait in OUT.parts/ (a killed run picks up where it stopped) until rank 0 has joined them
+    into OUT; then they are deleted. Rank 0 holds OUT.lock for the whole launch.
+    """
+    info = init_distributed(device)
+    try:
+        with main_rank_lock(out.with_suffix(".lock"), f"sample output {out}", info):
+            trained = load_trained(model, settings.weights, info.device)
+            request = SampleRequest(seeds=targets.seeds, labels=targets.labels.tolist(), batch_size=batch_size,
+                                    settings=settings, model_sha256=sha256(Path(model)))
+            parts_dir = out.with_suffix(".parts")
+            generate(trained, request, parts_dir, info)
+            barrier()
+            if info.is_main:
+                images = join_parts(request, parts_dir)
+                recorded = settings.to_dict() | {"model": str(model), "model_sha256": request.model_sha256,
+                                                 "step": trained.step}
+                save_samples(out, images, targets, recorded)
+                shutil.rmtree(parts_dir)
+                log.info("wrote %d samples to %s", len(images), out)
+    finally:
+        cleanup()
