@@ -14,9 +14,10 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the workflow imports jointdiff's torch-free code
-from jointdiff.sample.seeds import MAX_SAMPLES  # noqa: E402
 from jointdiff.data.specs import component_datasets, get_spec  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
+from jointdiff.report.table_kinds import TABLES  # noqa: E402
+from jointdiff.sample.seeds import MAX_SAMPLES  # noqa: E402
 from jointdiff.sample.settings import SamplingSettings  # noqa: E402
 from jointdiff.workflow.checks import (check_sampling_and_evaluation, check_training,  # noqa: E402
                                        classic_guidance_experiments, selected)
@@ -302,14 +303,45 @@ def all_tracked_metrics():
             if tracked_metric_files(SimpleNamespace(experiment=e))]
 
 
+# The tables of the registry (jointdiff/report/table_kinds.py), one `table` job each: the experiment group each
+# reports on (the workflow makes it when the group is not empty) and the files of each metric set it names, for the
+# table's experiments (the FID, guided-score and conditional-generation sets are of their tables' groups already).
+TABLE_EXPERIMENTS = {"classifier": CLASSIFIER_EXPERIMENTS, "generative": GENERATIVE_EXPERIMENTS,
+                     "guided": GUIDED_EXPERIMENTS, "semi_supervised": SEMI_SUPERVISED_EXPERIMENTS,
+                     "domain_adaptation": DA_EXPERIMENTS, "classic_guidance": CLASSIC_EXPERIMENTS,
+                     "probe": PROBE_EXPERIMENTS}
+TABLE_INPUTS = {
+    "accuracy": lambda names: metric_files("{results}/{experiment}/metrics/accuracy.json", names),
+    "fid": lambda names: fid_inputs(),
+    "guided_scores": lambda names: guided_metric_files(),
+    "conditional_generation": lambda names: conditional_generation_files(),
+    "probe": lambda names: metric_files(f"{{results}}/{{experiment}}/metrics/probe_{config['probe']['weights']}.json",
+                                        names),
+}
+
+
 def all_tables():
-    tables = (["fid"] if GENERATIVE_EXPERIMENTS else []) + (["accuracy"] if CLASSIFIER_EXPERIMENTS else [])
-    tables += ["guidance"] if GUIDED_EXPERIMENTS else []
-    tables += ["semi_supervised"] if SEMI_SUPERVISED_EXPERIMENTS else []
-    tables += ["domain_adaptation"] if DA_EXPERIMENTS else []
-    tables += ["conditional_generation"] if CLASSIC_EXPERIMENTS else []
-    tables += ["probe"] if PROBE_EXPERIMENTS else []
-    return [f"{RESULTS}/tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")]
+    return [f"{RESULTS}/tables/{kind}.{ext}" for kind, table in TABLES.items() if TABLE_EXPERIMENTS[table.experiments]
+            for ext in ("csv", "md", "tex")]
+
+
+def table_metric_files(kind):
+    table = TABLES[kind]
+    return TABLE_INPUTS[table.inputs](TABLE_EXPERIMENTS[table.experiments])
+
+
+def table_input(wildcards):
+    """The metric files of a table, and the paper's numbers when it has a paper column."""
+    return {"metrics": table_metric_files(wildcards.kind)} | (
+        {"paper": PAPER_RESULTS} if TABLES[wildcards.kind].paper else {})
+
+
+def table_flags(wildcards):
+    """The table command's flags after --inputs: each input's experiment (checked), the paper's numbers."""
+    table = TABLES[wildcards.kind]
+    flags = ["--experiments", *TABLE_EXPERIMENTS[table.experiments]] if table.checks_experiments else []
+    flags += ["--paper", PAPER_RESULTS] if table.paper else []
+    return "".join(f" {shlex.quote(flag)}" for flag in flags)
 
 
 def all_figures():

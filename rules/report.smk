@@ -4,74 +4,37 @@
 
 
 localrules:
-    table_accuracy,
-    table_fid,
-    table_guidance,
+    table,
     figure_samples,
     figure_guided,
     figure_alpha_sweep,
     figure_counterfactual,
     figure_training_curves,
     figure_accuracy_vs_noise,
-    table_semi_supervised,
-    table_domain_adaptation,
-    table_conditional_generation,
-    table_probe,
     figure_probe,
 
 
-rule table_accuracy:
+# One rule for every kind of table. Snakemake reads a caption file by a name without wildcards, so report/table.rst
+# shows the kind's own, report/table_<kind>.rst, which it gets through params.
+rule table:
     input:
-        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", CLASSIFIER_EXPERIMENTS),
-        paper=PAPER_RESULTS,
+        unpack(table_input),
     output:
-        csv=report(f"{RESULTS}/tables/accuracy.csv", caption="../report/table_accuracy.rst", category="Tables"),
-        md=f"{RESULTS}/tables/accuracy.md",
-        tex=f"{RESULTS}/tables/accuracy.tex",
+        csv=report(f"{RESULTS}/tables/{{kind}}.csv", caption="../report/table.rst", category="Tables"),
+        md=f"{RESULTS}/tables/{{kind}}.md",
+        tex=f"{RESULTS}/tables/{{kind}}.tex",
     log:
-        f"{LOGS}/report/table_accuracy.log",
+        f"{LOGS}/report/table_{{kind}}.log",
+    wildcard_constraints:
+        kind="|".join(TABLES),
     params:
-        experiments=CLASSIFIER_EXPERIMENTS,
+        flags=table_flags,
+        caption=lambda wildcards: (Path(workflow.basedir) / "report" / f"table_{wildcards.kind}.rst").read_text(),
     conda:
         "../envs/jointdiff.yaml"
     shell:
-        "python -m jointdiff report table --kind accuracy --inputs {input.metrics:q} --experiments "
-        "{params.experiments} "
-        "--paper {input.paper:q} --out {output.csv:q} > {log:q} 2>&1"
-
-
-rule table_fid:
-    input:
-        metrics=fid_inputs(),
-        paper=PAPER_RESULTS,
-    output:
-        csv=report(f"{RESULTS}/tables/fid.csv", caption="../report/table_fid.rst", category="Tables"),
-        md=f"{RESULTS}/tables/fid.md",
-        tex=f"{RESULTS}/tables/fid.tex",
-    log:
-        f"{LOGS}/report/table_fid.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind fid --inputs {input.metrics:q} --paper {input.paper:q} --out "
-        "{output.csv:q} "
-        "> {log:q} 2>&1"
-
-
-rule table_guidance:
-    input:
-        metrics=guided_metric_files(),
-    output:
-        csv=report(f"{RESULTS}/tables/guidance.csv", caption="../report/table_guidance.rst", category="Tables"),
-        md=f"{RESULTS}/tables/guidance.md",
-        tex=f"{RESULTS}/tables/guidance.tex",
-    log:
-        f"{LOGS}/report/table_guidance.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind guidance --inputs {input.metrics:q} --out {output.csv:q} > {log:q} "
-        "2>&1"
+        "python -m jointdiff report table --kind {wildcards.kind} --inputs {input.metrics:q}{params.flags} --out "
+        "{output.csv:q} > {log:q} 2>&1"
 
 
 rule figure_samples:
@@ -170,74 +133,9 @@ rule figure_accuracy_vs_noise:
 
 
 # ---- the paper's later experiments -------------------------------------------------------------------------------
-rule table_semi_supervised:
-    input:
-        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", SEMI_SUPERVISED_EXPERIMENTS),
-    output:
-        csv=report(f"{RESULTS}/tables/semi_supervised.csv", caption="../report/table_semi_supervised.rst",
-                   category="Tables"),
-        md=f"{RESULTS}/tables/semi_supervised.md",
-        tex=f"{RESULTS}/tables/semi_supervised.tex",
-    log:
-        f"{LOGS}/report/table_semi_supervised.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind semi_supervised --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
-
-
-rule table_domain_adaptation:
-    input:
-        metrics=metric_files("{results}/{experiment}/metrics/accuracy.json", DA_EXPERIMENTS),
-    output:
-        csv=report(f"{RESULTS}/tables/domain_adaptation.csv", caption="../report/table_domain_adaptation.rst",
-                   category="Tables"),
-        md=f"{RESULTS}/tables/domain_adaptation.md",
-        tex=f"{RESULTS}/tables/domain_adaptation.tex",
-    log:
-        f"{LOGS}/report/table_domain_adaptation.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind domain_adaptation --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
-
-
-rule table_conditional_generation:
-    input:
-        metrics=conditional_generation_files(),
-    output:
-        csv=report(f"{RESULTS}/tables/conditional_generation.csv",
-                   caption="../report/table_conditional_generation.rst", category="Tables"),
-        md=f"{RESULTS}/tables/conditional_generation.md",
-        tex=f"{RESULTS}/tables/conditional_generation.tex",
-    log:
-        f"{LOGS}/report/table_conditional_generation.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind conditional_generation --inputs {input.metrics:q} --out {output.csv:q} "
-        "> {log:q} 2>&1"
-
-
-rule table_probe:
-    input:
-        metrics=metric_files(f"{{results}}/{{experiment}}/metrics/probe_{config['probe']['weights']}.json",
-                             PROBE_EXPERIMENTS),
-    output:
-        csv=report(f"{RESULTS}/tables/probe.csv", caption="../report/table_probe.rst", category="Tables"),
-        md=f"{RESULTS}/tables/probe.md",
-        tex=f"{RESULTS}/tables/probe.tex",
-    log:
-        f"{LOGS}/report/table_probe.log",
-    conda:
-        "../envs/jointdiff.yaml"
-    shell:
-        "python -m jointdiff report table --kind probe --inputs {input.metrics:q} --out {output.csv:q} > {log:q} 2>&1"
-
-
 rule figure_probe:
     input:
-        metrics=rules.table_probe.input.metrics,
+        metrics=table_metric_files("probe"),
     output:
         png=report(f"{RESULTS}/figures/probe.png", caption="../report/figure_probe.rst", category="Training"),
         pdf=f"{RESULTS}/figures/probe.pdf",

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.text import Text
 from PIL import Image
 
 from jointdiff.cli import main
+from jointdiff.errors import ConfigError
 from jointdiff.report.figures import draw_figure
+from jointdiff.report.table_kinds import TABLES, build_table
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper_results.yaml"
@@ -69,6 +74,23 @@ def assert_figure(png: Path) -> None:
 
 
 # --- tables -----------------------------------------------------------------------------------------------------
+def test_every_table_kind_has_a_builder_and_a_caption_and_the_registry_needs_no_pandas():
+    for kind, table in TABLES.items():
+        assert callable(table.builder_function()), kind
+        assert (REPO / "report" / f"table_{kind}.rst").is_file(), kind
+    code = "import sys, jointdiff.report.table_kinds; assert 'pandas' not in sys.modules, 'pandas was imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_paper_and_experiments_go_only_to_the_tables_that_take_them():
+    with pytest.raises(ConfigError, match="--kind fid needs --paper"):
+        build_table("fid", [])
+    with pytest.raises(ConfigError, match="--paper does not apply to --kind guidance"):
+        build_table("guidance", [], paper=PAPER)
+    with pytest.raises(ConfigError, match="--experiments applies to --kind accuracy only, not fid"):
+        build_table("fid", [], experiments=["cifar10"], paper=PAPER)
+
+
 def test_accuracy_table_holds_the_files_numbers_and_unknown_paper_values(tmp_path):
     a = accuracy_file(tmp_path, "cifar10", 0.91234, 0.93456, top5=0.995)
     b = accuracy_file(tmp_path, "digits_demo", 0.97, 0.98)

@@ -30,7 +30,7 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster: SlurmCluster, tmp_path,
     rules = {rule for rule, _ in submitted.values()}
     assert {"train", "sample_unconditional", "sample_guided", "accuracy", "fid_standard", "counterfactual",
             "guided_score", "independent_classifier"} <= rules, rules
-    assert not rules & {"table_fid", "figure_samples"}  # report rules stay local
+    assert not rules & {"table", "figure_samples"}  # report rules stay local
     for job_id, (rule, log) in submitted.items():
         assert slurm_cluster.finished_state(job_id) == "COMPLETED", (job_id, rule)
         # slurmctld knows the job by its rule (and wildcards: rule_train_wildcards_tiny)

@@ -44,7 +44,8 @@ def test_paper_config_dry_run_lists_every_stage_per_experiment(tmp_path):
     for rule in ("accuracy", "counterfactual", "fid_standard", "fid_paper_protocol"):
         assert counts[rule] == experiments, rule
     assert counts["fid_floor"] == 2 * experiments  # four datasets, standard and paper protocol
-    for rule in ("table_accuracy", "table_fid", "table_guidance", "figure_alpha_sweep", "figure_training_curves"):
+    assert counts["table"] == 3  # accuracy, FID, guidance
+    for rule in ("figure_alpha_sweep", "figure_training_curves"):
         assert counts[rule] == 1, rule
 
 
@@ -54,9 +55,11 @@ def test_celeba_gets_counterfactuals_but_no_class_guided_sampling(tmp_path):
     config = tmp_path / "celeba.yaml"
     data = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.write_text(yaml.safe_dump({**data, "experiments": ["celeba"]}))
-    counts = job_counts(run_snakemake(tmp_path, config, "-n").stdout)
+    output = run_snakemake(tmp_path, config, "-n").stdout
+    counts = job_counts(output)
     assert counts["train"] == counts["accuracy"] == counts["counterfactual"] == counts["fid_standard"] == 1
-    assert "sample_guided" not in counts and "table_guidance" not in counts and "figure_alpha_sweep" not in counts
+    assert "sample_guided" not in counts and "figure_alpha_sweep" not in counts
+    assert counts["table"] == 2 and "results/tables/guidance.csv" not in output  # accuracy and FID
 
 
 def test_lint_is_clean(tmp_path):

@@ -17,9 +17,10 @@ import argparse
 from pathlib import Path
 
 from jointdiff.errors import ConfigError
-from jointdiff.report import FIGURE_KINDS, TABLE_KINDS
+from jointdiff.report import FIGURE_KINDS
+from jointdiff.report.table_kinds import TABLES, build_table, kinds_with
 
-KINDS = {"table": TABLE_KINDS, "figure": FIGURE_KINDS}
+KINDS = {"table": TABLES, "figure": FIGURE_KINDS}
 OUT_SUFFIX = {"table": ".csv", "figure": ".png"}
 
 
@@ -32,9 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="FILE",
                    help="table: <name>.csv (+ .md, .tex); figure: <name>.png (+ .pdf)")
     p.add_argument("--paper", type=Path, metavar="YAML",
-                   help="the paper's numbers (config/paper_results.yaml); accuracy and fid tables")
+                   help=f"the paper's numbers (config/paper_results.yaml); {' and '.join(kinds_with('paper'))} "
+                        "tables")
     p.add_argument("--experiments", nargs="+", metavar="NAME",
-                   help="accuracy table: the experiment of each --inputs file, in order (checked)")
+                   help=f"{' and '.join(kinds_with('checks_experiments'))} table: the experiment of each --inputs "
+                        "file, in order (checked)")
     p.add_argument("--title", metavar="TEXT", help="figure title (default: from the kind or the file)")
 
 
@@ -48,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "table":
         if args.title is not None:
             raise ConfigError("--title applies to figures only")
-        from jointdiff.report.tables import build_table
         from jointdiff.report.writers import write_table
         write_table(build_table(args.kind, args.inputs, experiments=args.experiments, paper=args.paper), args.out)
         return 0

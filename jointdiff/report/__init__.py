@@ -2,26 +2,18 @@
 
 - `keys.py`: the key names of every input format, in one place.
 - `inputs.py`: reading those files, each checked for the keys it needs (a UserError names file and key).
+- `table_kinds.py`: the table registry (kind, description, builder, metric files, experiments, paper column),
+  which the command line and the workflow read.
 - `tables.py`: the accuracy, FID and guidance tables as formatted text: every column for the CSV, at most eight
   paper-facing ones for Markdown and LaTeX; `study_tables.py` those of the later experiments (semi-supervised,
-  domain adaptation, conditional generation, probes).
+  domain adaptation, conditional generation, probes); `table_format.py` the table type and the cell formats.
 - `writers.py`: a table as CSV + Markdown + LaTeX, a figure as PNG + PDF, each written atomically.
 - `figures.py`: the figure registry; `image_figures.py` (sample grids, counterfactuals) and
   `curve_figures.py` (alpha sweep, training curves, accuracy against noise) and `probe_figure.py` draw them.
 
-The kinds below are what `jointdiff report` offers; they live here so the command line lists them without
-importing pandas or matplotlib.
+The figure kinds below are what `jointdiff report figure` offers; they live here so the command line lists them
+without importing matplotlib.
 """
-
-TABLE_KINDS = {
-    "accuracy": "test accuracy of the joint head, raw and EMA weights, against the paper's",
-    "fid": "FID / precision / recall / KID, one row per metric file, against the paper's FID",
-    "guidance": "target-class accuracy of classifier-guided samples for each alpha",
-    "semi_supervised": "test accuracy per label share, the joint model beside the classifier-only baseline",
-    "domain_adaptation": "accuracy on the target domain, the joint model beside the classifier-only baseline",
-    "conditional_generation": "guided samples by the joint head and by classic guidance: both judges, FID, P/R",
-    "probe": "linear-probe test accuracy per encoder block and timestep of frozen models",
-}
 
 FIGURE_KINDS = {
     "samples": "a grid of the first 64-100 samples of one .npz",

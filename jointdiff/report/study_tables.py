@@ -158,10 +158,3 @@ def probe_table(inputs: Sequence[Path]) -> ReportTable:
     timesteps = [f"t = {f:g} T (%)" for f in fractions][:MAX_PAPER_COLUMNS - len(PROBE_PAPER_COLUMNS)]
     return report_table(rows, (*PROBE_PAPER_COLUMNS, *timesteps))
 
-
-BUILDERS = {
-    "semi_supervised": joint_vs_classifier_only_table,
-    "domain_adaptation": joint_vs_classifier_only_table,
-    "conditional_generation": conditional_generation_table,
-    "probe": probe_table,
-}

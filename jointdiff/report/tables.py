@@ -13,18 +13,15 @@ Accuracies are percentages with 2 decimals; differences are ours minus the paper
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from jointdiff.errors import ConfigError
-from jointdiff.report import TABLE_KINDS
 from jointdiff import keys as K
 from jointdiff.report.inputs import experiment_of, get_number, read_json, read_paper, weights_of_fid
-from jointdiff.report.study_tables import BUILDERS
 from jointdiff.report.table_format import NA, UNKNOWN, ReportTable, fixed, percent
 
 WEIGHTS_NAMES = {"ema": "EMA weights", "raw": "raw weights", "real": "real images (the floor)"}
@@ -170,39 +167,3 @@ def guidance_label(settings: dict[str, Any]) -> str:
     if method is None:
         return UNKNOWN
     return method if method == "x0" else f"{method}, head t = {settings.get('head_t', UNKNOWN)}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TableKind:
-    build: Callable[..., ReportTable]  # (inputs, paper=Path | None, experiments=names | None) -> the table
-    uses_paper: bool                   # compared with config/paper_results.yaml: --paper required
-
-
-def study_table(kind: str) -> TableKind:
-    """A table of the paper's later experiments, built in `study_tables.py`."""
-    return TableKind(lambda inputs, paper, experiments: BUILDERS[kind](inputs), False)
-
-
-# The table registry: each TABLE_KINDS name (the command line's list) with its builder.
-TABLES: dict[str, TableKind] = {
-    "accuracy": TableKind(lambda inputs, paper, experiments: accuracy_table(inputs, experiments, paper), True),
-    "fid": TableKind(lambda inputs, paper, experiments: fid_table(inputs, paper), True),
-    "guidance": TableKind(lambda inputs, paper, experiments: guidance_table(inputs), False),
-    **{kind: study_table(kind) for kind in ("semi_supervised", "domain_adaptation", "conditional_generation",
-                                            "probe")},
-}
-assert TABLES.keys() == TABLE_KINDS.keys(), "every table kind the command line offers has a builder"
-
-
-def build_table(kind: str, inputs: Sequence[Path], *, experiments: Sequence[str] | None = None,
-                paper: Path | None = None) -> ReportTable:
-    """The `kind` table (a TABLE_KINDS name) from `inputs`; paper tables need the paper's numbers."""
-    table = TABLES[kind]
-    if table.uses_paper and paper is None:
-        raise ConfigError(f"--kind {kind} needs --paper (config/paper_results.yaml)")
-    if not table.uses_paper and paper is not None:
-        raise ConfigError(f"--paper does not apply to --kind {kind}")
-    if experiments is not None and kind != "accuracy":
-        raise ConfigError(f"--experiments applies to --kind accuracy only, not {kind}")
-    return table.build(inputs, paper, experiments)
