@@ -166,7 +166,7 @@ rule classic_score:
     input:
         samples=rules.sample_classic.output.samples,
         model=rules.train.output.model,
-        classifier=rules.train_noised_classifier.output.model,
+        classifier=rules.noised_classifier.output.model,
         judge=independent_classifier_input,
     output:
         metrics=f"{RESULTS}/{{experiment}}/metrics/classic_{{weights}}_alpha{{alpha}}.json",

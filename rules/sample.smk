@@ -63,7 +63,7 @@ rule sample_guided:
 rule sample_classic:
     input:
         model=rules.train.output.model,
-        classifier=rules.train_noised_classifier.output.model,
+        classifier=rules.noised_classifier.output.model,
     output:
         samples=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.npz",
         grid=f"{RESULTS}/{{experiment}}/samples/classic_{{weights}}_alpha{{alpha}}.png",

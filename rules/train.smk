@@ -63,7 +63,7 @@ use rule train as train_multinode with:
 # Classic guidance's noised classifier (the authors' classifier_train.py): trained apart from the diffusion model,
 # on its dataset and its diffusion schedule. Checkpoints in results/<experiment>/noised_classifier/ (not outputs):
 # a rerun resumes.
-rule train_noised_classifier:
+rule noised_classifier:
     input:
         manifest=exp_manifest,
     output:

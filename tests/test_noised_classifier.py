@@ -46,14 +46,14 @@ def test_logits_for_every_paper_image_size(size, channels):
 def train(data, run_dir, iterations):
     """`iterations` steps on 64 training digits (checkpoints every 2), scored on 16 test digits."""
     from jointdiff.diffusion import GaussianDiffusion, make_beta_schedule
-    from jointdiff.train import train_noised_classifier
+    from jointdiff.train import fit_noised_classifier
 
     train_set, test_set = data
     settings = NoisedClassifierSettings(width=32, depth=1, attention_resolutions="8", head_channels=32, batch_size=8,
                                         iterations=iterations, save_interval=2)
     info = {"dataset": "digits", "image_size": 16, "channels": 1, "num_classes": 10, "multi_label": False,
             "diffusion_steps": 100, "noise_schedule": "linear"}
-    train_noised_classifier(settings, info, train_set, test_set, GaussianDiffusion(make_beta_schedule("linear", 100)),
+    fit_noised_classifier(settings, info, train_set, test_set, GaussianDiffusion(make_beta_schedule("linear", 100)),
                             run_dir=run_dir, out=run_dir / "classifier.pt", device=torch.device("cpu"))
     return load_noised_classifier(run_dir / "classifier.pt")
 

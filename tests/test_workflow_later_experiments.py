@@ -39,7 +39,7 @@ def test_paper_scale_later_experiments_list_their_jobs(tmp_path):
                                             "probe": {"experiments": ["cifar10_diffusion_only", "cifar10"]}})
     output = run_snakemake(tmp_path, config, "-n", "-p").stdout
     counts = job_counts(output)
-    assert counts["train"] == len(PAPER_LATER) and counts["train_noised_classifier"] == 1
+    assert counts["train"] == len(PAPER_LATER) and counts["noised_classifier"] == 1
     assert counts["accuracy"] == 9  # every run with a head; the accuracy-only ones (outputs: [accuracy]) too
     assert counts["prepare_data"] == 5  # SVHN, CIFAR10, DA_OFFICE_A_W, and DA_SVHN_MNIST after MNIST
     scales, alphas = 3, 4
@@ -57,7 +57,7 @@ def test_demo_later_experiments_list_their_jobs(tmp_path):
     demo = [yaml.safe_load((REPO / "config" / name).read_text()) for name in ("demo.yaml",
                                                                                 "demo_later_experiments.yaml")]
     counts = job_counts(run_snakemake(tmp_path, write_config(tmp_path, *demo), "-n").stdout)
-    assert counts["train"] == 8 and counts["accuracy"] == 7 and counts["train_noised_classifier"] == 1
+    assert counts["train"] == 8 and counts["accuracy"] == 7 and counts["noised_classifier"] == 1
     assert counts["sample_classic"] == 4 and counts["fid_guided"] == 8 and counts["probe"] == 2
 
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.diffusion import build_diffusion
     from jointdiff.distributed import resolve_device
     from jointdiff.noised_classifier.data import classifier_splits
-    from jointdiff.train import train_noised_classifier
+    from jointdiff.train import fit_noised_classifier
 
     size, channels = args.image_size or spec.image_size, args.channels or spec.channels
     train, test = classifier_splits(spec.name, args.dataroot, size, channels)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     info = {"dataset": spec.name, "image_size": size, "channels": channels, "num_classes": spec.num_classes,
             "multi_label": spec.multi_label, "diffusion_steps": args.diffusion_steps,
             "noise_schedule": args.noise_schedule, "train_images": len(train)}
-    info = train_noised_classifier(settings, info, train, test, diffusion, run_dir=Path(args.run_dir),
+    info = fit_noised_classifier(settings, info, train, test, diffusion, run_dir=Path(args.run_dir),
                                    out=Path(args.out), device=resolve_device(args.device))
     log.info("wrote %s (clean test accuracy %.4f)", args.out, info["test_accuracy_by_t_fraction"]["0"])
     return 0

@@ -5,5 +5,5 @@ conditional generation: a classifier of noised images x_t at timestep t, trained
 
 `settings.py` (torch-free) holds its architecture and training settings with the authors' values; `network.py`
 builds the network and reads and writes its file; `data.py` picks the images it learns from. Training is
-`jointdiff.train.train_noised_classifier`, guidance `jointdiff/sample/classic_guidance.py`.
+`jointdiff.train.fit_noised_classifier`, guidance `jointdiff/sample/classic_guidance.py`.
 """

@@ -14,7 +14,7 @@ from jointdiff.train.data import TrainingData
 from jointdiff.train.ema import make_ema, update_ema
 from jointdiff.train.final_metrics import track_metrics
 from jointdiff.train.loop import training_loop
-from jointdiff.train.noised_classifier import train_noised_classifier
+from jointdiff.train.noised_classifier import fit_noised_classifier
 from jointdiff.train.records import LossTotals, TrainingDiverged
 from jointdiff.train.run_dir import RunPaths
 from jointdiff.train.state import build_optimizer, build_state
@@ -27,4 +27,4 @@ from jointdiff.train.trackers import TrackerSettings
 __all__ = ["GlobalBatchStream", "LossTotals", "RunPaths", "StepRunner", "TrackerSettings", "TrainStep",
            "TrainingData", "TrainingDiverged", "TrainingPaused", "build_augmentation", "build_optimizer",
            "build_state", "make_ema", "rank_batches", "update_ema", "track_metrics", "training_loop",
-           "train_noised_classifier"]
+           "fit_noised_classifier"]

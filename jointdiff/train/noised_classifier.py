@@ -47,7 +47,7 @@ def noised_accuracy(model: NoisedClassifier, test_set: InMemoryDataset, diffusio
     return accuracy_from_logits(torch.cat(logits), test_set.labels.cpu(), multi_label)["accuracy"]
 
 
-def train_noised_classifier(settings: NoisedClassifierSettings, info: dict[str, Any], train_set: InMemoryDataset,
+def fit_noised_classifier(settings: NoisedClassifierSettings, info: dict[str, Any], train_set: InMemoryDataset,
                             test_set: InMemoryDataset, diffusion: GaussianDiffusion, *, run_dir: Path, out: Path,
                             device: torch.device) -> dict[str, Any]:
     """Train (or resume) and write `out`; returns the file's info with the step and the test accuracies.
