@@ -3,7 +3,6 @@
 # every experiment (jointdiff/workflow/checks.py), so a bad key fails here, before any job, never after training;
 # the experiment groups, the targets and the input functions build paths and params.
 
-import dataclasses
 import os
 import shlex
 import sys
@@ -18,10 +17,10 @@ from jointdiff.data.specs import component_datasets, get_spec  # noqa: E402
 from jointdiff.errors import UserError  # noqa: E402
 from jointdiff.report.table_kinds import TABLES  # noqa: E402
 from jointdiff.sample.seeds import MAX_SAMPLES  # noqa: E402
-from jointdiff.sample.settings import SamplingSettings  # noqa: E402
 from jointdiff.workflow.checks import (check_sampling_and_evaluation, check_training,  # noqa: E402
                                        classic_guidance_experiments, selected)
 from jointdiff.workflow.experiment_file import read_experiments  # noqa: E402
+from jointdiff.workflow.workflow_config import coerce_to_schema, sampling_settings  # noqa: E402
 
 # Every job runs this checkout's jointdiff too (`python -m jointdiff`, `torchrun -m jointdiff`): the environment,
 # conda's (envs/jointdiff.yaml) or a venv, holds the third-party packages, and the workflow's directory comes first
@@ -30,29 +29,8 @@ WORKFLOW_DIR = workflow.basedir
 shell.prefix("set -euo pipefail; export PYTHONPATH={WORKFLOW_DIR:q}${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
 
-def coerce_strings(value, schema):
-    """`value` with strings turned into the schema's integer, number and boolean types.
-
-    Snakemake 9 hands nested --config values over as strings ('sampling={unconditional_samples: 1000}' gives
-    '1000'), which the schema would refuse; text that does not parse stays as it is, for the schema to name.
-    """
-    kind = schema.get("type")
-    if isinstance(value, dict):
-        return {k: coerce_strings(v, schema.get("properties", {}).get(k, {})) for k, v in value.items()}
-    if isinstance(value, list):
-        return [coerce_strings(v, schema.get("items", {})) for v in value]
-    if not isinstance(value, str):
-        return value
-    if kind == "boolean" and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    try:
-        return int(value) if kind == "integer" else float(value) if kind == "number" else value
-    except ValueError:
-        return value
-
-
 SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
-config.update(coerce_strings(config, yaml.safe_load(SCHEMA.read_text())))
+config.update(coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text())))
 try:
     validate(config, str(SCHEMA), set_default=True)
 except WorkflowError as err:  # Snakemake's message names the key, not the file it came from
@@ -188,20 +166,10 @@ def tracker_flags():
 
 
 def sampler_flags(classic=False):
-    """The sampling settings of the workflow config (the keys of `sampling:` that are SamplingSettings fields) as
-    `jointdiff sample` flags, those that differ from the defaults, and its batch size. Classic guidance (by a noised
-    classifier) has no joint head, so no head_t, and clips x0 as classic_guidance.clip_x0 says (the authors'
-    classifier_sample.py: yes)."""
-    s = config["sampling"]
-    values = {f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s}
-    if classic:
-        values = {**values, "guidance": "classifier", "clip_x0": config["classic_guidance"]["clip_x0"]}
-        values.pop("head_t", None)
-    try:
-        settings = SamplingSettings.from_mapping(values, "config key sampling")
-    except UserError as err:
-        raise WorkflowError(str(err))
-    return f"{settings.to_flags()} --batch-size {s['batch_size']}".strip()
+    """The workflow config's sampling settings (classic guidance's, with `classic`) as `jointdiff sample` flags,
+    those that differ from the defaults, and its batch size."""
+    settings = checked(sampling_settings, config, classic)
+    return f"{settings.to_flags()} --batch-size {config['sampling']['batch_size']}".strip()
 
 
 # ---- which outputs each experiment has ----------------------------------------------------------------------

@@ -240,7 +240,7 @@ def test_sampling_and_fid_settings_that_would_fail_after_training_are_refused(pa
 def test_sampling_settings_are_checked_as_jointdiff_sample_checks_them(paper_experiments):
     config = workflow_config()
     config["sampling"]["sampler"] = "euler"  # past the schema (a config that skipped it)
-    with pytest.raises(ConfigError, match="config key sampling: --sampler must be one of ancestral, ddim, got 'euler'"):
+    with pytest.raises(UserError, match="config key sampling: --sampler must be one of ancestral, ddim, got 'euler'"):
         check_sampling_and_evaluation(config, [paper_experiments["cifar10"]], [], 100_000)
 
 

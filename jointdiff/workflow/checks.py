@@ -5,7 +5,6 @@ as the schema left it (config/schema.yaml); each check raises a UserError naming
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ from jointdiff.data.specs import get_spec
 from jointdiff.errors import ConfigError, UserError
 from jointdiff.jobs.resume import check_run_dir
 from jointdiff.metrics.protocols import get_protocol
-from jointdiff.sample.settings import SamplingSettings
 from jointdiff.workflow.experiment_file import ExperimentFile
+from jointdiff.workflow.workflow_config import sampling_settings
 
 
 def check_training(experiments: dict[str, ExperimentFile], results: str | Path, cpu_processes: int,
@@ -74,10 +73,7 @@ def check_sampling_and_evaluation(config: dict[str, Any], generative: list[Exper
     if not generative:
         return
     s, e = config["sampling"], config["evaluation"]
-    try:
-        settings = SamplingSettings(**{f.name: s[f.name] for f in dataclasses.fields(SamplingSettings) if f.name in s})
-    except UserError as err:
-        raise ConfigError(f"config key sampling: {err}") from None
+    settings = sampling_settings(config)
     for experiment in generative:
         try:
             settings.check_fits(experiment.cfg.diffusion_steps)
