@@ -89,6 +89,15 @@ def digits_root(tmp_path_factory) -> Path:
     return root
 
 
+def run_torch_free(code: str) -> subprocess.CompletedProcess:
+    """`code` run by a fresh interpreter in the repository; the test fails if it fails or imports torch (the parts
+    the workflow and the quick commands load must stay torch-free)."""
+    proc = subprocess.run([sys.executable, "-c", f"import sys; {code}; assert 'torch' not in sys.modules, "
+                           "'torch was imported'"], cwd=REPO, capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
 def subprocess_env(threads: int = 1) -> dict[str, str]:
     """Environment for child processes: the venv first on PATH, few threads (2 cores shared by the suite)."""
     env = dict(os.environ)
