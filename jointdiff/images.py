@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from jointdiff.atomic import atomic_write
+
+if TYPE_CHECKING:  # torch is imported where it is used: the report's figures read images without it
+    import torch
 
 # What np.load and reading its arrays raise on a damaged or cut-short .npz (a file a cache or a resumed job
 # reads back is then treated as missing).
@@ -17,11 +20,13 @@ NPZ_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[N x C x H x W] floats in [-1, 1] → uint8 NHWC (rounded, clamped), on the CPU."""
+    import torch
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
 
 
 def from_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 0..255 → float32 in [-1, 1], the library's image convention; the layout is kept (NCHW in, NCHW out)."""
+    import torch
     return torch.as_tensor(images).float() / 127.5 - 1.0
 
 

@@ -14,12 +14,12 @@ import pytest
 from matplotlib.text import Text
 from PIL import Image
 
+from conftest import REPO, run_torch_free
 from jointdiff.cli import main
 from jointdiff.errors import ConfigError
 from jointdiff.report.figures import draw_figure
 from jointdiff.report.table_kinds import TABLES, build_table
 
-REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper_results.yaml"
 
 
@@ -239,6 +239,17 @@ def test_sample_grid_figure(tmp_path):
     path = tmp_path / "uncond_ema_n120.npz"
     np.savez(path, images=images(120), labels=np.full(120, -1), seeds=np.arange(120))
     run_figure(tmp_path, "samples", [path], "cifar10")
+
+
+def test_figures_draw_without_importing_torch(tmp_path):
+    """A figure job reads images and logs only; importing torch would cost each job seconds."""
+    path = tmp_path / "uncond_ema_n12.npz"
+    np.savez(path, images=images(12), labels=np.full(12, -1), seeds=np.arange(12))
+    out = tmp_path / "samples.png"
+    run_torch_free("from jointdiff.cli import main; "
+                   f"assert main(['report', 'figure', '--kind', 'samples', '--inputs', {str(path)!r}, "
+                   f"'--out', {str(out)!r}]) == 0")
+    assert_figure(out)
 
 
 def test_sample_grid_with_a_row_of_real_images_above(tmp_path):
