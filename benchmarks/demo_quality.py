@@ -1,8 +1,11 @@
-"""What the demo's unconditional samples are worth, per training length and sampler: FID against the floor.
+"""What the demo's samples are worth, per training length and sampler: FID against the floor, and how often
+guided samples reach their target.
 
     python -m benchmarks.demo_quality --dataroot data --steps 600,1200,2400 \
         --samplers ancestral:fixedlarge:100,ancestral:fixedsmall:100,ddim:fixedlarge:50 \
         --train-flags "--noise_schedule linear_upstream" --name upstream-beta
+    python -m benchmarks.demo_quality --dataroot data --steps 700,850,1000 --samplers ancestral:fixedsmall:50 \
+        --guided-alphas 10,100,1000
 
 Trains the demo experiment (config/experiments/digits_demo.yaml with --train-flags on top) once, resuming the same
 run directory to each step count in turn; at every step count it samples the same seeds with each sampler
@@ -56,6 +59,22 @@ def fid(samples: Path | None, out: Path, args: argparse.Namespace) -> dict:
     return {k: result.get(k) for k in METRICS}
 
 
+def guided_on_target(model: Path, alpha: str, judge: Path, tmp: Path, args: argparse.Namespace) -> dict:
+    """Guided samples toward every class at `alpha`, scored: their share on target by each judge, and their time."""
+    sampler, variance, sampler_steps = args.guided_sampler.split(":")
+    samples = tmp / f"{model.stem}-guided-{alpha}.npz"
+    wall, cpu = jointdiff("sample", "--model", str(model), "--alpha", alpha, "--guidance", "x0", "--classes", "all",
+                          "--per-class", "10", "--sampler", sampler, "--variance", variance, "--steps",
+                          sampler_steps, "--clip-x0", "--device", "cpu", "--out", str(samples))
+    jointdiff("score", "--samples", str(samples), "--model", str(model), "--independent-classifier", str(judge),
+              "--device", "cpu", "--out", str(samples.with_suffix(".json")))
+    scored = json.loads(samples.with_suffix(".json").read_text())
+    return {"guided_sampler": args.guided_sampler, "guidance": "x0", "alpha": float(alpha),
+            "n_samples": scored["n"], "sample_wall_s": round(wall, 1), "sample_cpu_s": round(cpu, 1),
+            "on_target_independent": scored["independent_target_accuracy"],
+            "on_target_own_head": scored["own_head_target_accuracy"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataroot", required=True)
@@ -65,6 +84,8 @@ def main() -> None:
     p.add_argument("--samplers", default="ancestral:fixedlarge:100,ancestral:fixedsmall:100,ddim:fixedlarge:50")
     p.add_argument("--samples", type=int, default=500)
     p.add_argument("--reference-limit", type=int, default=500)
+    p.add_argument("--guided-alphas", default="", help="comma list of alphas for guided samples (none by default)")
+    p.add_argument("--guided-sampler", default="ancestral:fixedsmall:50", help="sampler:variance:steps of them")
     p.add_argument("--run-dir", help="keep the run here (default: a temporary directory)")
     p.add_argument("--out", default=str(RESULTS_DIR / "demo_quality.jsonl"))
     args = p.parse_args()
@@ -74,6 +95,10 @@ def main() -> None:
         run_dir = Path(args.run_dir or tmp) / args.name
         floor = fid(None, Path(tmp) / "floor.json", args)
         print(json.dumps({"floor": floor}), flush=True)
+        judge = Path(tmp) / "independent_classifier.pt"
+        if args.guided_alphas:
+            jointdiff("independent-classifier", "--dataset", "digits", "--dataroot", args.dataroot, "--device", "cpu",
+                      "--out", str(judge))
         train_wall = train_cpu = 0.0
         for steps in (int(s) for s in args.steps.split(",")):
             wall, cpu = jointdiff("train", "--config", str(DEMO), *shlex.split(args.train_flags), "--num_steps",
@@ -98,6 +123,14 @@ def main() -> None:
                 print(json.dumps({k: record[k] for k in ("name", "train_steps", "train_wall_min", "sampler",
                                                          "variance", "sampler_steps", "sample_wall_s", *METRICS)}),
                       flush=True)
+            for alpha in filter(None, args.guided_alphas.split(",")):
+                record = {"benchmark": "demo_quality", "name": args.name, "train_flags": args.train_flags,
+                          "train_steps": steps, "train_wall_min": round(train_wall / 60, 2),
+                          "train_cpu_min": round(train_cpu / 60, 2),
+                          **guided_on_target(run_dir / f"model-{steps}.pt", alpha, judge, Path(tmp), args), **env}
+                append_jsonl(Path(args.out), [record])
+                print(json.dumps({k: record[k] for k in ("name", "train_steps", "alpha", "on_target_independent",
+                                                         "on_target_own_head", "sample_wall_s")}), flush=True)
 
 
 if __name__ == "__main__":
