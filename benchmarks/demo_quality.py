@@ -1,5 +1,4 @@
-"""What the demo's samples are worth, per training length and sampler: FID against the floor, and how often
-guided samples reach their target.
+"""What the demo's samples are worth per training length: FID against the floor per sampler, guided target rates.
 
     python -m benchmarks.demo_quality --dataroot data --steps 600,1200,2400 \
         --samplers ancestral:fixedlarge:100,ancestral:fixedsmall:100,ddim:fixedlarge:50 \
