@@ -100,22 +100,24 @@ def main() -> None:
                       "--out", str(judge))
         train_wall = train_cpu = 0.0
         for steps in (int(s) for s in args.steps.split(",")):
+            model = run_dir / f"model-{steps}.pt"
             wall, cpu = jointdiff("train", "--config", str(DEMO), *shlex.split(args.train_flags), "--num_steps",
                                   str(steps), "--dataroot", args.dataroot, "--run-dir", str(run_dir),
-                                  "--out", str(run_dir / f"model-{steps}.pt"), "--device", "cpu", "--no-progress")
+                                  "--out", str(model), "--device", "cpu", "--no-progress")
             train_wall, train_cpu = train_wall + wall, train_cpu + cpu
+            trained = {"benchmark": "demo_quality", "name": args.name, "train_flags": args.train_flags,
+                       "train_steps": steps, "train_wall_min": round(train_wall / 60, 2),
+                       "train_cpu_min": round(train_cpu / 60, 2)}
             for setting in args.samplers.split(","):
                 sampler, variance, sampler_steps = setting.split(":")
                 samples = Path(tmp) / f"{steps}-{sampler}-{variance}-{sampler_steps}.npz"
                 sample_wall, sample_cpu = jointdiff(
-                    "sample", "--model", str(run_dir / f"model-{steps}.pt"), "--seeds", f"0-{args.samples - 1}",
+                    "sample", "--model", str(model), "--seeds", f"0-{args.samples - 1}",
                     "--sampler", sampler, "--variance", variance, "--steps", sampler_steps, "--clip-x0",
                     "--batch-size", "250", "--device", "cpu", "--out", str(samples))
-                record = {"benchmark": "demo_quality", "name": args.name, "train_flags": args.train_flags,
-                          "train_steps": steps, "train_wall_min": round(train_wall / 60, 2),
-                          "train_cpu_min": round(train_cpu / 60, 2), "sampler": sampler, "variance": variance,
-                          "sampler_steps": int(sampler_steps), "n_samples": args.samples,
-                          "sample_wall_s": round(sample_wall, 1), "sample_cpu_s": round(sample_cpu, 1),
+                record = {**trained, "sampler": sampler, "variance": variance, "sampler_steps": int(sampler_steps),
+                          "n_samples": args.samples, "sample_wall_s": round(sample_wall, 1),
+                          "sample_cpu_s": round(sample_cpu, 1),
                           **fid(samples, samples.with_suffix(".json"), args),
                           **{f"floor_{k}": v for k, v in floor.items()}, **env}
                 append_jsonl(Path(args.out), [record])
@@ -123,10 +125,7 @@ def main() -> None:
                                                          "variance", "sampler_steps", "sample_wall_s", *METRICS)}),
                       flush=True)
             for alpha in filter(None, args.guided_alphas.split(",")):
-                record = {"benchmark": "demo_quality", "name": args.name, "train_flags": args.train_flags,
-                          "train_steps": steps, "train_wall_min": round(train_wall / 60, 2),
-                          "train_cpu_min": round(train_cpu / 60, 2),
-                          **guided_on_target(run_dir / f"model-{steps}.pt", alpha, judge, Path(tmp), args), **env}
+                record = {**trained, **guided_on_target(model, alpha, judge, Path(tmp), args), **env}
                 append_jsonl(Path(args.out), [record])
                 print(json.dumps({k: record[k] for k in ("name", "train_steps", "alpha", "on_target_independent",
                                                          "on_target_own_head", "sample_wall_s")}), flush=True)
