@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, subprocess_env
-from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags
+from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags, under_torchrun
 from jointdiff.errors import UserError
 from jointdiff.jobs.gpus import Pool, hold_gpus, machine_pool, try_hold, visible_ids
 
@@ -154,6 +154,23 @@ def test_one_process_per_gpu_of_the_job():
     assert job_processes(False, 4, 1, torchrun=False) == 1  # another program uses its 4 GPUs as it likes
     with pytest.raises(UserError, match="--gpus 2 needs --torchrun"):
         job_processes(True, 2, 1, torchrun=False)
+
+
+def test_torchrun_only_where_there_are_several_processes_or_nodes():
+    assert under_torchrun(True, 2, 1) and under_torchrun(True, 1, 2)   # two GPUs; one GPU on each of two nodes
+    assert not under_torchrun(True, 1, 1)    # one GPU or one CPU process: plain `python -m jointdiff`
+    assert not under_torchrun(False, 1, 1)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_single_process_torchrun_job_runs_as_one_plain_process(tmp_path, processes):
+    # `train` without its required flags fails in every process it runs in; torchrun would report the failure.
+    proc = subprocess.run([str(BIN / "python"), "-m", "jointdiff", "launch", "--gpus", "0", "--cpu-processes",
+                           str(processes), "--torchrun", "--", "train"], env=launch_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count("jointdiff train: error: the following arguments are required") == processes
+    assert ("torch/distributed" in proc.stderr) == (processes > 1), proc.stderr[-2000:]
 
 
 def test_torchrun_starts_the_jobs_process_count_and_other_programs_run_as_given():

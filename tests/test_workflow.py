@@ -288,8 +288,12 @@ def processes_in(directory: Path) -> list[int]:
 def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoint(tmp_path, digits_root):
     """SIGKILL to Snakemake's process group (as a crashed login shell or node would send) reaches torchrun but
     not its workers, which live in sessions of their own: they must checkpoint and exit by themselves, or the
-    README's recovery (--unlock, rerun) would start a second trainer beside them."""
+    README's recovery (--unlock, rerun) would start a second trainer beside them. Two training processes, since
+    a single one runs without torchrun."""
     config = tiny_workflow(tmp_path, digits_root, num_steps=100000, save_interval=5)
+    settings = yaml.safe_load(config.read_text())
+    settings["train"] |= {"cpu_processes": 2, "threads": 2}
+    config.write_text(yaml.safe_dump(settings))
     target = "results/tiny/model.pt"  # relative to the workflow's --directory, as the rule's output is
     proc = subprocess.Popen(snakemake_command(tmp_path, config, "--cores", "1", target), env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -7,7 +7,8 @@
 Every GPU rule of the workflow runs its command through this. It holds `--gpus` free GPUs of the machine
 (`jointdiff.jobs.gpus`: the pool is CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`; inside a SLURM job, its allocation),
 waiting while other jobs hold them, names them in CUDA_VISIBLE_DEVICES, and replaces itself by the command:
-`torchrun` with one process per GPU (or `--cpu-processes` on a CPU), or one `python -m jointdiff` process. The
+`torchrun` with one process per GPU (or `--cpu-processes` on a CPU), or one `python -m jointdiff` process (also
+for a `--torchrun` job with a single process on a single node, which torchrun would only start more slowly). The
 hold ends when the command's process ends. The job's log starts with the GPUs it got.
 
 --gpus is the job's allocation (Snakemake's `resources.gpu`, which it scales down to a `--resources gpu=N` cap);
@@ -25,7 +26,7 @@ import sys
 
 from jointdiff.errors import UserError
 from jointdiff.jobs.gpus import JOB_GPUS_ENV, hold_gpus, machine_pool
-from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags
+from jointdiff.jobs.launch import job_argv, job_gpus, job_processes, rendezvous_flags, under_torchrun
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from jointdiff.cli import COMMANDS
     ours = job[0] in COMMANDS
     processes = job_processes(ours, gpus, args.cpu_processes, args.torchrun)
-    rendezvous = rendezvous_flags(args.nodes) if args.torchrun else []
-    argv = job_argv(job, ours, processes, args.torchrun, rendezvous)
+    torchrun = under_torchrun(args.torchrun, processes, args.nodes)
+    rendezvous = rendezvous_flags(args.nodes) if torchrun else []
+    argv = job_argv(job, ours, processes, torchrun, rendezvous)
     held, where = {}, "no GPU (CUDA_VISIBLE_DEVICES is empty)"
     if gpus:
         pool = machine_pool()

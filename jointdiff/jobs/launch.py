@@ -31,6 +31,13 @@ def job_processes(jointdiff_command: bool, gpus: int, cpu_processes: int, torchr
     return 1
 
 
+def under_torchrun(torchrun: bool, processes: int, nodes: int) -> bool:
+    """Whether a job asked to run under torchrun needs it: only to start several processes, or to meet other nodes.
+    One process on one node runs as plain `python -m jointdiff`, the same single-process code path without
+    torchrun's start-up (its agent, rendezvous and second interpreter: about 4 s a job on a 2-core CPU)."""
+    return torchrun and (processes > 1 or nodes > 1)
+
+
 def rendezvous_flags(nodes: int, environ=os.environ) -> list[str]:
     """torchrun's flags for this node: standalone on one node; on several, a c10d rendezvous on the SLURM job's
     first node (the job step keeps only SLURM_JOB_ID of the SLURM variables, so the nodes are looked up by it)."""
