@@ -336,8 +336,9 @@ def dataset_device(wildcards):
     return "cuda" if dataset_gpu(wildcards) else "cpu"
 
 
-# The threads of each job that runs a model (config train.threads).
+# The threads of each job that runs a model (config train.threads), and of each sampling job (sampling.threads).
 THREADS = config["train"]["threads"]
+SAMPLING_THREADS = config["sampling"]["threads"] or THREADS
 
 
 def launcher(asks=one_gpu, torchrun=False, cpu_processes=1, multinode=False):

@@ -18,7 +18,7 @@ rule sample_unconditional:
         sampler=sampler_flags(),
         last_seed=lambda wc: int(wc.n) - 1,
         device=exp_device,
-    threads: THREADS
+    threads: SAMPLING_THREADS
     resources:
         gpu=exp_gpus,
         runtime=eval_runtime,
@@ -45,7 +45,7 @@ rule sample_guided:
         sampler=sampler_flags(),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
-    threads: THREADS
+    threads: SAMPLING_THREADS
     resources:
         gpu=exp_gpus,
         runtime=eval_runtime,
@@ -76,7 +76,7 @@ rule sample_classic:
         sampler=sampler_flags(classic=True),
         per_class=config["sampling"]["guided_samples_per_class"],
         device=exp_device,
-    threads: THREADS
+    threads: SAMPLING_THREADS
     resources:
         gpu=exp_gpus,
         runtime=eval_runtime,
@@ -106,7 +106,7 @@ rule counterfactual:
         alpha=config["sampling"]["counterfactual_alpha"],
         dataroot=DATAROOT,
         device=exp_device,
-    threads: THREADS
+    threads: SAMPLING_THREADS
     resources:
         gpu=one_gpu,
         runtime=eval_runtime,

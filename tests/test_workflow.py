@@ -62,6 +62,22 @@ def test_celeba_gets_counterfactuals_but_no_class_guided_sampling(tmp_path):
     assert counts["table"] == 2 and "results/tables/guidance.csv" not in output  # accuracy and FID
 
 
+def test_the_demos_sampling_jobs_take_one_thread_each_so_that_two_run_side_by_side(tmp_path):
+    """sampling.threads gives sampling jobs their own thread count (the demo's 1); other model jobs keep
+    train.threads."""
+    proc = run_snakemake(tmp_path, REPO / "config" / "demo.yaml", "-n", "--cores", "2")
+    output = proc.stdout + proc.stderr
+    threads = {}
+    for block in re.split(r"^\[\w{3} .*\]$", output, flags=re.M):  # each job's lines follow a time stamp
+        if rule := re.search(r"^(?:local)?rule (\w+):$", block, flags=re.M):
+            count = re.search(r"^    threads: (\d+)$", block, flags=re.M)  # Snakemake leaves out "threads: 1"
+            threads.setdefault(rule.group(1), set()).add(int(count.group(1)) if count else 1)
+    for rule in ("sample_unconditional", "sample_guided", "counterfactual"):
+        assert threads[rule] == {1}, (rule, threads)
+    for rule in ("train", "fid_standard", "fid_floor", "accuracy"):
+        assert threads[rule] == {2}, (rule, threads)
+
+
 def test_lint_is_clean(tmp_path):
     run_snakemake(tmp_path, REPO / "config" / "demo.yaml", "--lint")
 
