@@ -40,8 +40,7 @@ STAGES = {"train": "training", "sample_unconditional": "unconditional sampling",
           "independent_classifier": "independent classifier", "guided_score": "scores and accuracy",
           "accuracy": "scores and accuracy"}
 # The experiment's settings that decide the training's cost and quality, kept with each run's numbers.
-RECIPE = ("num_steps", "lr", "lr_decay_steps", "batch_size", "ema_rate", "num_channels", "num_res_blocks",
-          "channels_last")
+RECIPE = ("num_steps", "lr", "batch_size", "ema_rate", "num_channels", "num_res_blocks", "channels_last")
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 STARTED = re.compile(r"^(?:local)?rule (\w+):$")
 FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")

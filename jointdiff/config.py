@@ -81,9 +81,7 @@ class ExperimentConfig(Settings):
     classifier_augmentation: str = setting("paper", "classifier input augmentations: 'paper', 'none' or a comma "
                                                     "list of " + ",".join(PAPER_AUGMENTATIONS))
     # --- optimisation -----------------------------------------------------------------------------------
-    lr: float = setting(1e-4, "AdamW learning rate (constant, or up to the decay below)")
-    lr_decay_steps: int = setting(0, "the last N steps decay the learning rate linearly towards 0 (0 = constant, "
-                                     "the authors')")
+    lr: float = setting(1e-4, "AdamW learning rate (constant)")
     weight_decay: float = setting(0.0, "AdamW weight decay")
     batch_size: int = setting(256, "GLOBAL batch size, split over processes (not per GPU as in the authors' code)")
     microbatch: int = setting(-1, "per-process micro-batch for gradient accumulation; -1 = no accumulation")
@@ -123,7 +121,7 @@ class ExperimentConfig(Settings):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("image_size", "in_channels", "num_classes", "plot_interval", "num_workers",
-                     "validation_subset", "checkpoint_minutes", "lr_decay_steps"):
+                     "validation_subset", "checkpoint_minutes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:

@@ -25,7 +25,6 @@ from jointdiff.config import config_from_dict
 from jointdiff.errors import ConfigError
 from jointdiff.jobs.resume import check_run_dir
 from jointdiff.train.checkpoint import checkpoint_path, list_checkpoints, load_latest_checkpoint, save_checkpoint
-from jointdiff.train.step import learning_rate
 
 
 def train_command(root: Path, run_dir: Path, *extra: str, nproc: int = 0) -> list[str]:
@@ -393,31 +392,6 @@ def test_log_rows_average_their_own_steps_and_appear_once_after_a_resume(digits_
     for row in rows[:3]:
         mean = sum(loss[s] for s in expected[row["step"]]) / len(expected[row["step"]])
         assert row["loss"] == pytest.approx(mean, rel=1e-5), row["step"]
-
-
-def test_learning_rate_is_constant_or_falls_linearly_over_the_last_steps():
-    cfg = config_from_dict({"dataset": "digits", "lr": 1e-3, "num_steps": 10})
-    assert [learning_rate(cfg, s) for s in (0, 9)] == [1e-3, 1e-3]
-    cfg = config_from_dict({"dataset": "digits", "lr": 1e-3, "num_steps": 10, "lr_decay_steps": 4})
-    assert [learning_rate(cfg, s) for s in range(10)] == pytest.approx([1e-3] * 7 + [7.5e-4, 5e-4, 2.5e-4])
-    with pytest.raises(ConfigError, match="lr_decay_steps must be >= 0"):
-        config_from_dict({"dataset": "digits", "lr_decay_steps": -1})
-
-
-def test_a_decaying_learning_rate_reaches_the_optimizer_and_a_resumed_run_continues_it(digits_root, tmp_path):
-    steps = ["--num_steps", "8", "--save_interval", "4", "--log-interval", "1", "--lr_decay_steps", "4"]
-    run_training(digits_root, tmp_path / "straight", *steps)
-    rows = [r for r in read_log(tmp_path / "straight") if not r.get("final")]
-    assert [r["lr"] for r in rows] == pytest.approx([1e-3] * 5 + [7.5e-4, 5e-4, 2.5e-4])
-
-    run_training(digits_root, tmp_path / "constant", *steps[:-2])
-    resumed = tmp_path / "resumed"
-    run_training(digits_root, resumed, *steps)
-    (resumed / "checkpoints" / "ckpt-000000008.pt").unlink()
-    assert "at step 4" in run_training(digits_root, resumed, *steps).stderr
-    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(resumed), atol=1e-6)
-    with pytest.raises(AssertionError, match="largest weight difference"):  # the decay changed the weights
-        assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "constant"), atol=1e-6)
 
 
 def lock_is_free(run_dir: Path) -> bool:

@@ -120,8 +120,7 @@ def _train(cfg: ExperimentConfig, paths: RunPaths, info: jd_dist.DistInfo, data_
         if step % log_interval == 0 or step == cfg.num_steps:
             totals.check_finite(last_ckpt)
             elapsed = time.monotonic() - interval_start
-            record = {"step": step, **totals.read(steps_since_log, info.world_size),
-                      "lr": state.optimizer.param_groups[0]["lr"],
+            record = {"step": step, **totals.read(steps_since_log, info.world_size), "lr": cfg.lr,
                       "images_per_s": steps_since_log * cfg.batch_size / max(elapsed, 1e-9), "time": time.time()}
             if info.device.type == "cuda":
                 record["gpu_mem_gb"] = torch.cuda.max_memory_allocated(info.device) / 2 ** 30

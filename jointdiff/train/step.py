@@ -1,5 +1,4 @@
-"""One optimizer step: the per-step randomness, the forward/backward over micro-batches, AdamW at the step's
-learning rate, and the EMA.
+"""One optimizer step: the per-step randomness, the forward/backward over micro-batches, AdamW and the EMA.
 
 Randomness is a function of (seed, step, sample): the timesteps and noise of the diffusion loss are drawn for the
 whole global batch, on the device by a generator seeded per step, and sliced per rank; the per-rank global RNG
@@ -48,14 +47,6 @@ class TrainStep(nn.Module):
                           head_sees_x_t=self.cfg.train_noised_classifier,
                           multi_label=self.cfg.multi_label_classifier, augment=self.augment,
                           diffusion_weight=self.cfg.diffusion_loss_weight, buffered=buffered)
-
-
-def learning_rate(cfg: ExperimentConfig, step: int) -> float:
-    """The learning rate of optimizer step `step` (0-based): cfg.lr, over the last cfg.lr_decay_steps steps falling
-    linearly towards 0. A function of the step alone, so a resumed run continues the same schedule."""
-    if cfg.lr_decay_steps == 0:
-        return cfg.lr
-    return cfg.lr * min(1.0, (cfg.num_steps - step) / cfg.lr_decay_steps)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -137,8 +128,6 @@ class StepRunner:
                     terms = self.run(x0, y, t_all[rows], noise_all[rows], rows_cls)
                 (terms["loss"] * weight).backward()
             totals.add(terms, weight, state.step)
-        for group in state.optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, state.step)
         state.optimizer.step()
         update_ema(state.ema, state.model, cfg.ema_rate)
         state.step += 1
