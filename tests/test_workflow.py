@@ -20,7 +20,8 @@ import yaml
 from PIL import Image
 
 from conftest import REPO, subprocess_env
-from workflow_helpers import rebuild_and_compare, run_snakemake, snakemake_command, tiny_workflow
+from workflow_helpers import (change_workflow_config, rebuild_and_compare, run_snakemake, snakemake_command,
+                              tiny_workflow)
 
 pytestmark = pytest.mark.workflow
 
@@ -102,10 +103,7 @@ def test_lint_is_clean(tmp_path):
 ])
 def test_bad_workflow_config_fails_before_any_job(tmp_path, digits_root, change, message):
     config = tiny_workflow(tmp_path, digits_root)
-    data = yaml.safe_load(config.read_text())
-    for key, value in change.items():
-        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
-    config.write_text(yaml.safe_dump(data))
+    change_workflow_config(config, **change)
     proc = run_snakemake(tmp_path, config, "--cores", "1", check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
@@ -221,8 +219,7 @@ def test_paths_with_spaces_reach_every_command_as_one_argument(tmp_path):
     from jointdiff.data.prepare import prepare_dataset
     prepare_dataset("digits", tmp_path / "my data")
     config = tiny_workflow(tmp_path, tmp_path / "my data")
-    data = yaml.safe_load(config.read_text())
-    config.write_text(yaml.safe_dump({**data, "results": "my results"}))
+    change_workflow_config(config, results="my results")
 
     commands = re.findall(r"^Shell command: (.+)$", run_snakemake(tmp_path, config, "-n", "-p").stdout, flags=re.M)
     assert len(commands) > 10
@@ -307,9 +304,7 @@ def test_killed_workflow_ends_its_workers_and_resumes_training_from_its_checkpoi
     README's recovery (--unlock, rerun) would start a second trainer beside them. Two training processes, since
     a single one runs without torchrun."""
     config = tiny_workflow(tmp_path, digits_root, num_steps=100000, save_interval=5)
-    settings = yaml.safe_load(config.read_text())
-    settings["train"] |= {"cpu_processes": 2, "threads": 2}
-    config.write_text(yaml.safe_dump(settings))
+    change_workflow_config(config, train={"cpu_processes": 2, "threads": 2})
     target = "results/tiny/model.pt"  # relative to the workflow's --directory, as the rule's output is
     proc = subprocess.Popen(snakemake_command(tmp_path, config, "--cores", "1", target), env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

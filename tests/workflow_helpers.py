@@ -46,6 +46,15 @@ def tiny_workflow(workdir: Path, dataroot: Path, **experiment_changes) -> Path:
     return path
 
 
+def change_workflow_config(config: Path, **changes) -> None:
+    """Rewrite a workflow config file with `changes`: a dict value updates that block's keys, any other replaces
+    the key."""
+    data = yaml.safe_load(config.read_text())
+    for key, value in changes.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    config.write_text(yaml.safe_dump(data))
+
+
 def snakemake_command(workdir: Path, config: Path, *extra: str) -> list[str]:
     return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(config), *extra]
