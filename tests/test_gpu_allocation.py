@@ -164,12 +164,14 @@ def test_torchrun_only_where_there_are_several_processes_or_nodes():
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_a_single_process_torchrun_job_runs_as_one_plain_process(tmp_path, processes):
-    # `train` without its required flags fails in every process it runs in; torchrun would report the failure.
+    # `train` without its required flags fails in every process it runs in; torchrun reports the failure. With two
+    # workers torchrun stops the second once the first fails, sometimes before it prints: one error or two.
     proc = subprocess.run([str(BIN / "python"), "-m", "jointdiff", "launch", "--gpus", "0", "--cpu-processes",
                            str(processes), "--torchrun", "--", "train"], env=launch_env(tmp_path),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert proc.stderr.count("jointdiff train: error: the following arguments are required") == processes
+    errors = proc.stderr.count("jointdiff train: error: the following arguments are required")
+    assert errors in ({1} if processes == 1 else {1, 2}), proc.stderr[-2000:]
     assert ("torch/distributed" in proc.stderr) == (processes > 1), proc.stderr[-2000:]
 
 
