@@ -55,11 +55,21 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_instructions() -> dict[str, str]:
+    """The CPU instruction set torch's kernels use (ATen's, lowered by ATEN_CPU_CAPABILITY) and oneDNN's limit when
+    ONEDNN_MAX_CPU_ISA sets one: the same CPU limited to AVX2 stands in for an AVX2 machine, and its lines say so."""
+    fields = {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        fields["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
+    return fields
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     """The fields every result line carries: code version, library versions, machine, threads, load."""
     return {"git_commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(),
             "device": device.type, "device_name": device_name(device), "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(), "load_average_1min": round(os.getloadavg()[0], 2),
+            **cpu_instructions(), "threads": torch.get_num_threads(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -119,6 +119,17 @@ def test_channels_last_inception_features_equal_nchw(inception_cache):
     torch.testing.assert_close(pipeline, nchw, rtol=0, atol=FEATURE_RTOL * float(nchw.abs().max()))
 
 
+def test_result_lines_name_the_instruction_set_that_ran_them():
+    # An AVX-512 CPU limited to AVX2 stands in for an AVX2 machine: its lines must not read as the full CPU's.
+    env = subprocess_env(threads=1) | {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    proc = subprocess.run([sys.executable, "-c", "import json, torch; from benchmarks.common import environment; "
+                           "print(json.dumps(environment(torch.device('cpu'))))"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(proc.stdout)
+    assert record["cpu_capability"] == "DEFAULT" and record["onednn_max_cpu_isa"] == "AVX2"
+
+
 @pytest.mark.slow
 def test_benchmark_smoke_mode_appends_parseable_json_lines(tmp_path, inception_cache):
     out = tmp_path / "smoke.jsonl"
