@@ -1,11 +1,10 @@
-# Joint training through torchrun: one process per GPU of the job (NCCL), or config train.cpu_processes on CPU
-# (gloo); `jointdiff launch` holds the job's GPUs and starts torchrun on them (a single process it starts
-# directly). Checkpoints live in
-# results/<experiment>/checkpoints, which is not a declared output, so Snakemake never deletes them; rerunning the
-# job resumes from the newest one (the log says "resumed from ... at step N"), and refuses one trained with other
-# settings. A retry (after a time-out) asks for attempt x runtime, capped at the experiment's max_runtime. `exec`,
-# and launch replacing itself by torchrun (or the one process), make it the job's process, so Snakemake's signals
-# reach it; workers that outlive a killed torchrun checkpoint and exit by themselves.
+# Joint training through torchrun: one process per GPU of the job (NCCL), or config train.cpu_processes on CPU (gloo);
+# `jointdiff launch` holds the job's GPUs and starts torchrun on them (a single process it starts directly).
+# Checkpoints live in results/<experiment>/checkpoints, which is not a declared output, so Snakemake never deletes
+# them; rerunning the job resumes from the newest one (the log says "resumed from ... at step N"), and refuses one
+# trained with other settings. A retry (after a time-out) asks for attempt x runtime, capped at the experiment's
+# max_runtime. `exec`, and launch replacing itself by torchrun (or the one process), make it the job's process, so
+# Snakemake's signals reach it; workers that outlive a killed torchrun checkpoint and exit by themselves.
 rule train:
     input:
         manifest=exp_manifest,
