@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import REPO
-from workflow_helpers import snakemake_command
+from workflow_helpers import dry_run_jobs, snakemake_command
 
 pytest.importorskip("snakemake_executor_plugin_slurm")
 
@@ -83,14 +83,13 @@ def planned_jobs(workdir: Path, *config: str) -> list[SimpleNamespace]:
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     jobs = []
-    for block in re.split(r"^(?=(?:local)?rule \w+:$)", proc.stdout, flags=re.M):
-        header = re.match(r"(local)?rule (\w+):", block)
+    for rule, local, block in dry_run_jobs(proc.stdout):
         resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
-        if header and resources and not header.group(1):  # local rules are never submitted
+        if resources and not local:  # local rules are never submitted
             values = dict(item.split("=", 1) for item in resources.group(1).split(", "))
             kept = {k: int(v) if v.isdigit() else v for k, v in values.items()
                     if v != "<TBD>" and k in ("gpu", "runtime", "mem_mb", "tasks_per_gpu", "nodes", "slurm_partition")}
-            jobs.append(make_job(name=header.group(2), **kept))
+            jobs.append(make_job(name=rule, **kept))
     return jobs
 
 

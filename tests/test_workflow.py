@@ -20,8 +20,8 @@ import yaml
 from PIL import Image
 
 from conftest import REPO, subprocess_env
-from workflow_helpers import (change_workflow_config, rebuild_and_compare, run_snakemake, snakemake_command,
-                              tiny_workflow)
+from workflow_helpers import (change_workflow_config, dry_run_jobs, rebuild_and_compare, run_snakemake,
+                              snakemake_command, tiny_workflow)
 
 pytestmark = pytest.mark.workflow
 
@@ -69,10 +69,9 @@ def test_the_demos_sampling_jobs_take_one_thread_each_so_that_two_run_side_by_si
     proc = run_snakemake(tmp_path, REPO / "config" / "demo.yaml", "-n", "--cores", "2")
     output = proc.stdout + proc.stderr
     threads = {}
-    for block in re.split(r"^\[\w{3} .*\]$", output, flags=re.M):  # each job's lines follow a time stamp
-        if rule := re.search(r"^(?:local)?rule (\w+):$", block, flags=re.M):
-            count = re.search(r"^    threads: (\d+)$", block, flags=re.M)  # Snakemake leaves out "threads: 1"
-            threads.setdefault(rule.group(1), set()).add(int(count.group(1)) if count else 1)
+    for rule, _, block in dry_run_jobs(output):
+        count = re.search(r"^    threads: (\d+)$", block, flags=re.M)  # Snakemake leaves out "threads: 1"
+        threads.setdefault(rule, set()).add(int(count.group(1)) if count else 1)
     for rule in ("sample_unconditional", "sample_guided", "counterfactual"):
         assert threads[rule] == {1}, (rule, threads)
     for rule in ("train", "fid_standard", "fid_floor", "accuracy"):

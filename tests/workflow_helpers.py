@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,6 +54,16 @@ def change_workflow_config(config: Path, **changes) -> None:
     for key, value in changes.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     config.write_text(yaml.safe_dump(data))
+
+
+def dry_run_jobs(output: str) -> list[tuple[str, bool, str]]:
+    """A dry run's jobs as (rule, local, the job's lines): each job's lines start at its `rule x:` or
+    `localrule x:` line."""
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", output, flags=re.M):
+        if header := re.match(r"(local)?rule (\w+):", block):
+            jobs.append((header.group(2), bool(header.group(1)), block))
+    return jobs
 
 
 def snakemake_command(workdir: Path, config: Path, *extra: str) -> list[str]:
